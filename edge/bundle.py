@@ -1,0 +1,197 @@
+"""Reading and verifying bundles on the device.
+
+A bundle is a folder::
+
+    manifest.json                 format version, feature spec + hash, every file's sha256 and size,
+                                  model entries, catalogue shape, metrics, training config
+    models/<name>.onnx            the students (and .tflite where exported)
+    catalog/items.json            item metadata in catalogue order
+    catalog/embeddings_int8.npy   (n_items, dim) int8, one symmetric scale per row
+    catalog/scales.npy            (n_items,) float32
+    catalog/priors.json           cold-start popularity, overall and by hour of day
+
+Nothing in it is used before every file listed in the manifest has been checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import BundleError
+from edge.features.spec import FeatureSpec
+
+FORMAT = "edgerec-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+# A manifest is a few hundred KiB at most even for large catalogues; refuse absurd ones early.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """Metadata of one catalogue item as the device shows it."""
+
+    item_id: str
+    title: str
+    kind: str
+    tags: tuple[str, ...] = ()
+    duration_s: float | None = None
+
+
+class Bundle:
+    """A verified bundle. Use :meth:`open`; attributes are read-only views of its contents."""
+
+    def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.feature_spec = FeatureSpec.from_dict(manifest["feature_spec"])
+        cat = manifest["catalog"]
+        # Memory-mapped: a 100k-item catalogue costs page cache, not heap.
+        self.embeddings_int8: np.ndarray = np.load(root / cat["embeddings"], mmap_mode="r", allow_pickle=False)
+        self.scales: np.ndarray = np.load(root / cat["scales"], allow_pickle=False).astype(np.float32)
+        raw_items = json.loads((root / cat["items"]).read_text(encoding="utf-8"))
+        self.items = [
+            CatalogItem(d["item_id"], d["title"], d["kind"], tuple(d.get("tags", ())), d.get("duration_s")) for d in raw_items
+        ]
+        self.priors: dict[str, Any] = json.loads((root / cat["priors"]).read_text(encoding="utf-8"))
+        n, dim = self.embeddings_int8.shape if self.embeddings_int8.ndim == 2 else (-1, -1)
+        if self.embeddings_int8.dtype != np.int8 or n != len(self.items) or self.scales.shape != (n,):
+            raise BundleError(
+                f"{root}: catalogue arrays disagree: embeddings {self.embeddings_int8.dtype}{self.embeddings_int8.shape}, "
+                f"scales {self.scales.shape}, {len(self.items)} items"
+            )
+        if dim != manifest["embedding_dim"]:
+            raise BundleError(f"{root}: embeddings have dim {dim}, manifest says {manifest['embedding_dim']}")
+        self.index = {it.item_id: i for i, it in enumerate(self.items)}
+
+    @property
+    def embedding_dim(self) -> int:
+        """Length of item and user vectors."""
+        return int(self.manifest["embedding_dim"])
+
+    @property
+    def history_len(self) -> int:
+        """Number of recent events the interest model reads."""
+        return int(self.manifest["history_len"])
+
+    def model_paths(self, name: str) -> dict[str, Path]:
+        """Backend -> file for model ``name`` (e.g. ``interest``, ``fusion``)."""
+        entry = self.manifest["models"].get(name)
+        if entry is None:
+            raise BundleError(f"{self.root}: bundle has no '{name}' model (has {sorted(self.manifest['models'])})")
+        return {backend: self.root / rel for backend, rel in entry["files"].items()}
+
+    def item_embeddings(self, rows: np.ndarray | slice | None = None) -> np.ndarray:
+        """Dequantised float32 embeddings of ``rows`` (all when None)."""
+        sel = slice(None) if rows is None else rows
+        return self.embeddings_int8[sel].astype(np.float32) * self.scales[sel, None]
+
+    @classmethod
+    def open(cls, root: str | Path, device_spec: FeatureSpec | None = None) -> "Bundle":
+        """Verify and open a bundle folder.
+
+        :param root: the bundle folder (holding ``manifest.json``).
+        :param device_spec: the device's feature spec; the bundle's must be identical.
+        :raises BundleError: naming the file or field that failed.
+        """
+        root = Path(root)
+        manifest = read_manifest(root)
+        verify_files(root, manifest)
+        spec = FeatureSpec.from_dict(manifest["feature_spec"])
+        if spec.hash() != manifest["feature_spec_hash"]:
+            raise BundleError(f"{root}: feature_spec_hash does not match the feature spec in the manifest")
+        (device_spec or FeatureSpec()).check_same(spec)
+        try:
+            return cls(root, manifest)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BundleError(f"{root}: catalogue cannot be read ({exc})") from None
+
+
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "format": str,
+    "format_version": int,
+    "feature_spec": dict,
+    "feature_spec_hash": str,
+    "embedding_dim": int,
+    "history_len": int,
+    "context_dim": int,
+    "models": dict,
+    "catalog": dict,
+    "files": dict,
+}
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """Parse ``manifest.json`` and check its fields' presence and types."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"{root}: not a bundle (no {MANIFEST})")
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{path}: {path.stat().st_size} bytes exceeds the {MAX_MANIFEST_BYTES} byte limit")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
+    for key, typ in _REQUIRED.items():
+        if key not in manifest:
+            raise BundleError(f"{path}: missing field '{key}'")
+        if not isinstance(manifest[key], typ) or isinstance(manifest[key], bool):
+            raise BundleError(f"{path}: field '{key}' should be {getattr(typ, '__name__', typ)}, got {type(manifest[key]).__name__}")
+    if manifest["format"] != FORMAT:
+        raise BundleError(f"{path}: format is {manifest['format']!r}, expected {FORMAT!r}")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise BundleError(
+            f"{path}: bundle format version {manifest['format_version']}, this edgerec reads version {FORMAT_VERSION}; "
+            "rebuild the bundle or upgrade edgerec"
+        )
+    return manifest
+
+
+def _safe_member(root: Path, rel: str) -> Path:
+    p = Path(rel)
+    if p.is_absolute() or ".." in p.parts:
+        raise BundleError(f"{root}: manifest lists an unsafe path {rel!r}")
+    full = root / p
+    if full.is_symlink():
+        raise BundleError(f"{root}: {rel} is a symbolic link; bundles may hold only regular files")
+    return full
+
+
+def verify_files(root: Path, manifest: dict[str, Any]) -> None:
+    """Check the size and sha256 of every file the manifest lists, and that every file the
+    manifest refers to elsewhere is among them."""
+    files = manifest["files"]
+    for rel, meta in files.items():
+        full = _safe_member(root, rel)
+        if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str) or not isinstance(meta.get("size"), int):
+            raise BundleError(f"{root}: manifest entry for {rel} needs 'sha256' (str) and 'size' (int)")
+        if not full.is_file():
+            raise BundleError(f"{root}: {rel} is listed in the manifest but missing")
+        size = full.stat().st_size
+        if size != meta["size"]:
+            raise BundleError(f"{root}: {rel} is {size} bytes, manifest says {meta['size']}; the bundle is truncated or altered")
+        if sha256_file(full) != meta["sha256"]:
+            raise BundleError(f"{root}: {rel} fails its sha256 check; the bundle is corrupt or was tampered with")
+    referenced = [manifest["catalog"].get(k) for k in ("items", "embeddings", "scales", "priors")]
+    for entry in manifest["models"].values():
+        referenced += list(entry.get("files", {}).values())
+    for rel in referenced:
+        if rel not in files:
+            raise BundleError(f"{root}: {rel!r} is used but not listed (with its sha256) in the manifest")

@@ -1,0 +1,112 @@
+"""``edgerec``: the command line. Device commands live here; server commands (``demo``,
+``demo-data``, ``eval``...) are registered by the ``export`` package through the
+``edgerec.commands`` entry point, so this module never imports the server side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib.metadata import entry_points
+from typing import Sequence
+
+from edge.errors import EdgeError
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    from edge.context import Context
+    from edge.recommender import Recommender
+
+    rec = Recommender.open(args.bundle, args.db)
+    try:
+        ctx = Context.at(args.at, args.device)
+        recs = rec.recommend(args.profile, k=args.k, context=ctx)
+    finally:
+        rec.close()
+    if args.json:
+        print(json.dumps([r.__dict__ for r in recs], indent=2, ensure_ascii=False))
+    else:
+        for n, r in enumerate(recs, 1):
+            print(f"{n:>2}  {r.kind:<5} {r.score:7.3f}  {r.title}  ({r.reason})")
+        print(f"# {rec.timings['total_s'] * 1000:.2f} ms")
+    return 0
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from edge.recommender import Recommender
+
+    rec = Recommender.open(args.bundle, args.db)
+    try:
+        rec.record(args.profile, args.item, args.kind, timestamp=args.at, value=args.value, device=args.device)
+    finally:
+        rec.close()
+    return 0
+
+
+def _cmd_bundle_verify(args: argparse.Namespace) -> int:
+    from edge.bundle import Bundle
+
+    b = Bundle.open(args.bundle)
+    print(f"ok: {args.bundle}: {len(b.items)} items, dim {b.embedding_dim}, models {sorted(b.manifest['models'])}, "
+          f"{len(b.manifest['files'])} files verified")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with server commands added when the export package provides them."""
+    parser = argparse.ArgumentParser(prog="edgerec", description="On-device recommendations for TVs and speakers, offline.")
+    from edge import __version__
+
+    parser.add_argument("--version", action="version", version=f"edgerec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("recommend", help="top-k items for a profile from a bundle and a history", description="Recommend offline for one profile.")
+    p.add_argument("--bundle", required=True, help="bundle folder")
+    p.add_argument("--db", required=True, help="SQLite history file")
+    p.add_argument("--profile", required=True, help="profile id")
+    p.add_argument("-k", type=int, default=10, help="how many items (default 10)")
+    p.add_argument("--at", type=float, default=None, help="Unix time of the request (default now)")
+    p.add_argument("--device", choices=["tv", "speaker"], default="tv", help="device kind (default tv)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_recommend)
+
+    p = sub.add_parser("record", help="store one event in the history", description="Record one event for a profile.")
+    p.add_argument("--bundle", required=True, help="bundle folder (item ids are checked against it)")
+    p.add_argument("--db", required=True, help="SQLite history file")
+    p.add_argument("--profile", required=True, help="profile id (created on first use)")
+    p.add_argument("--item", required=True, help="item id")
+    p.add_argument("--kind", default="play", help="play, complete, skip, like, dislike, search or add-to-list")
+    p.add_argument("--at", type=float, default=None, help="Unix time (default now)")
+    p.add_argument("--value", type=float, default=None, help="watched fraction or rating")
+    p.add_argument("--device", choices=["tv", "speaker"], default="tv", help="device kind (default tv)")
+    p.set_defaults(func=_cmd_record)
+
+    p = sub.add_parser("bundle", help="bundle tools", description="Inspect bundles.")
+    bsub = p.add_subparsers(dest="bundle_command", metavar="ACTION", required=True)
+    v = bsub.add_parser("verify", help="check a bundle's manifest, hashes and sizes", description="Verify a bundle folder.")
+    v.add_argument("bundle", help="bundle folder")
+    v.set_defaults(func=_cmd_bundle_verify)
+
+    for ep in entry_points(group="edgerec.commands"):
+        ep.load()(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``edgerec`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EdgeError as exc:
+        print(f"edgerec: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The request context (time of day, weekday, device kind) as the models see it.
+
+Encoded here once so the server's training code and the device's runtime cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+DEVICE_KINDS: tuple[str, ...] = ("tv", "speaker")
+CONTEXT_DIM = 5
+
+
+@dataclass(frozen=True)
+class Context:
+    """When and where a recommendation is asked for. ``hour`` 0..23, ``weekday`` 0=Monday."""
+
+    hour: int
+    weekday: int
+    device: str = "tv"
+
+    @classmethod
+    def at(cls, timestamp: float | None = None, device: str = "tv") -> "Context":
+        """Context at a Unix time (UTC; now when None) on the given device kind."""
+        dt = datetime.fromtimestamp(timestamp, tz=timezone.utc) if timestamp is not None else datetime.now(timezone.utc)
+        return cls(dt.hour, dt.weekday(), device)
+
+    def vector(self) -> np.ndarray:
+        """float32 ``(CONTEXT_DIM,)``: hour and weekday on the unit circle, then 1.0 for a speaker."""
+        h = 2 * math.pi * (self.hour % 24) / 24
+        d = 2 * math.pi * (self.weekday % 7) / 7
+        return np.array([math.sin(h), math.cos(h), math.sin(d), math.cos(d), float(self.device == "speaker")], np.float32)
+
+
+def context_matrix(timestamps: np.ndarray, device: str = "tv") -> np.ndarray:
+    """Vectorised :meth:`Context.vector` for many Unix timestamps (UTC); shape ``(n, CONTEXT_DIM)``."""
+    ts = np.asarray(timestamps, dtype=np.int64)
+    hour = (ts // 3600) % 24
+    weekday = (ts // 86400 + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)
+    h = 2 * np.pi * hour / 24
+    d = 2 * np.pi * weekday / 7
+    speaker = np.full(ts.shape, float(device == "speaker"))
+    return np.stack([np.sin(h), np.cos(h), np.sin(d), np.cos(d), speaker], axis=1).astype(np.float32)

@@ -1,0 +1,57 @@
+"""The one exception hierarchy of edgerec.
+
+Every error the library raises on bad input derives from :class:`EdgeError`, so an
+application embedding edgerec can catch one class. Messages say what was wrong, where
+(file, line, column or field), what was expected against what was found, and what to do.
+The library never prints or exits; the CLI turns an ``EdgeError`` into one line on stderr
+and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EdgeError",
+    "DataError",
+    "FeatureError",
+    "BackendError",
+    "HistoryError",
+    "BundleError",
+    "ProfileError",
+]
+
+
+class EdgeError(Exception):
+    """Base class of every error edgerec raises on bad input or a bad environment."""
+
+
+class DataError(EdgeError):
+    """Raised when ``interactions.csv``/``items.csv`` (or a MovieLens folder) break the data
+    contract: a missing column, an unparsable timestamp, an unknown event kind, a duplicate
+    item id, or a media path that is missing or escapes the media root. The message names
+    the file, the line and the column."""
+
+
+class FeatureError(EdgeError):
+    """Raised when content features cannot be computed: a media file that is empty, truncated,
+    not audio, silent, has an unsupported sample rate or channel count, or frames of the wrong
+    dtype or shape. The message names the file and the reason."""
+
+
+class BackendError(EdgeError):
+    """Raised when no inference backend (onnxruntime, LiteRT) can load or run a model, or a
+    model's inputs do not match what the caller provides."""
+
+
+class HistoryError(EdgeError):
+    """Raised by the SQLite history store: unknown profile, unknown event kind, implausible
+    timestamps, malformed ids, or a database that cannot be opened or written."""
+
+
+class BundleError(EdgeError):
+    """Raised when a bundle is missing, malformed, fails its manifest checks (format version,
+    feature-spec hash, sha256 or size of a file), or cannot be installed."""
+
+
+class ProfileError(EdgeError):
+    """Raised when a device profile (TOML) is missing, malformed, has unknown keys or values
+    out of range. The message names the field."""

@@ -1,0 +1,1 @@
+"""edgerec server side: data, training, export and bundling. Needs the `export` extra (torch)."""

@@ -1,0 +1,137 @@
+"""Writing bundles: models, the int8 catalogue, priors and a manifest that lists every file's
+sha256 and size. The device (:mod:`edge.bundle`) refuses anything that does not match."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edge.bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, sha256_file
+from edge.context import CONTEXT_DIM
+from edge.features import FeatureSpec
+from export.data.contract import Item
+
+import edge
+
+
+def quantize_rows(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 per row: ``emb ≈ q * scale[:, None]``.
+
+    :returns: ``(q, scale)``: int8 ``(n, d)`` and float32 ``(n,)``.
+    """
+    emb = np.asarray(emb, dtype=np.float32)
+    scale = np.abs(emb).max(axis=1) / 127.0
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    q = np.clip(np.rint(emb / scale[:, None]), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def popularity_priors(item_rows: np.ndarray, timestamps: np.ndarray, n_items: int, top: int = 200) -> dict[str, Any]:
+    """Cold-start lists: the ``top`` most-played catalogue rows overall and per UTC hour.
+
+    Hourly counts are smoothed towards the global ones so a quiet hour is not ruled by a few
+    plays. Stored as ``[[row, weight], ...]`` best first.
+    """
+    glob = np.bincount(item_rows, minlength=n_items).astype(np.float64)
+    hours = (np.asarray(timestamps, dtype=np.int64) // 3600) % 24
+
+    def ranked(counts: np.ndarray) -> list[list[float]]:
+        order = np.argsort(-counts, kind="stable")[:top]
+        total = max(float(counts.sum()), 1.0)
+        return [[int(r), round(float(counts[r] / total), 8)] for r in order if counts[r] > 0]
+
+    by_hour = {}
+    for h in range(24):
+        c = np.bincount(item_rows[hours == h], minlength=n_items).astype(np.float64)
+        by_hour[str(h)] = ranked(c + 0.1 * glob / max(glob.sum(), 1.0) * max(c.sum(), 1.0))
+    return {"global": ranked(glob), "by_hour": by_hour}
+
+
+def write_bundle(
+    out: str | Path,
+    items: Sequence[Item],
+    embeddings: np.ndarray,
+    models: dict[str, dict[str, Path]],
+    priors: dict[str, Any],
+    spec: FeatureSpec,
+    history_len: int,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Assemble and verify a bundle folder at ``out`` (replacing it atomically).
+
+    :param models: model name -> backend -> file to copy, e.g. ``{"interest": {"onnx": p}}``.
+    :param extra: more manifest fields (metrics, training config, data hash, model card).
+    :returns: the bundle folder, verified by :meth:`edge.bundle.Bundle.open`.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "models").mkdir()
+        (tmp / "catalog").mkdir()
+        model_entries: dict[str, Any] = {}
+        for name, files in models.items():
+            entry = {}
+            for backend, src in files.items():
+                rel = f"models/{name}{Path(src).suffix}"
+                shutil.copyfile(src, tmp / rel)
+                entry[backend] = rel
+            model_entries[name] = {"files": entry}
+        q, scale = quantize_rows(embeddings)
+        np.save(tmp / "catalog/embeddings_int8.npy", q)
+        np.save(tmp / "catalog/scales.npy", scale)
+        meta = [
+            {"item_id": it.item_id, "title": it.title, "kind": it.kind, "tags": list(it.tags), "duration_s": it.duration_s}
+            for it in items
+        ]
+        (tmp / "catalog/items.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        (tmp / "catalog/priors.json").write_text(json.dumps(priors), encoding="utf-8")
+        files = {}
+        for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
+            rel = path.relative_to(tmp).as_posix()
+            files[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "edgerec_version": edge.__version__,
+            "feature_spec": spec.to_dict(),
+            "feature_spec_hash": spec.hash(),
+            "embedding_dim": int(embeddings.shape[1]),
+            "history_len": int(history_len),
+            "context_dim": CONTEXT_DIM,
+            "models": model_entries,
+            "catalog": {
+                "n_items": len(items),
+                "items": "catalog/items.json",
+                "embeddings": "catalog/embeddings_int8.npy",
+                "scales": "catalog/scales.npy",
+                "priors": "catalog/priors.json",
+            },
+            "files": files,
+            **(extra or {}),
+        }
+        with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
+            json.dump(manifest, fh, indent=2, ensure_ascii=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        Bundle.open(tmp, spec)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{int(time.time() * 1000)}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

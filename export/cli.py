@@ -1,0 +1,131 @@
+"""Server commands for ``edgerec``: ``demo``, ``demo-data``, ``eval``, ``export build``.
+
+Registered through the ``edgerec.commands`` entry point. Heavy imports (torch) happen inside
+the handlers, so ``edgerec --help`` stays fast and works without the ``export`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edge.errors import EdgeError
+
+
+class MissingExtraError(EdgeError):
+    """A server command was run without the ``export`` extra installed."""
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise MissingExtraError("this command needs the server tools: pip install 'edgerec[export]'") from None
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    _need_torch()
+    from export.demo import run_demo
+
+    run_demo(args.workdir, seed=args.seed, n_items=args.items, n_users=args.users, steps=args.steps, workers=args.workers)
+    return 0
+
+
+def _cmd_demo_data(args: argparse.Namespace) -> int:
+    from export.data.demo import generate_demo
+
+    d = generate_demo(args.out, seed=args.seed, n_items=args.items, n_users=args.users, workers=args.workers)
+    print(f"{d.n_items} items, {d.n_users} users, {d.n_events} events\n  {d.items_csv}\n  {d.interactions_csv}\n  media under {d.media_root}")
+    return 0
+
+
+def _load(args: argparse.Namespace):
+    from export.data.contract import load_dataset
+    from export.data.movielens import load_movielens
+
+    if args.movielens:
+        return load_movielens(args.movielens)
+    if not (args.interactions and args.items):
+        raise MissingExtraError("give --interactions and --items (or --movielens FOLDER)")
+    return load_dataset(args.interactions, args.items, args.media_root)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from export.data.split import leave_last_out
+    from export.evaluate import default_baselines, evaluate
+
+    ds = _load(args)
+    split = leave_last_out(ds)
+    scorers = []
+    if args.bundle:
+        from export.bundle_scorer import BundleScorer
+
+        scorers.append(BundleScorer(args.bundle))
+    scorers += default_baselines()
+    report = evaluate(scorers, split)
+    print(report.format_table())
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report.to_json(), indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_export_build(args: argparse.Namespace) -> int:
+    _need_torch()
+    from export.pipeline import build_bundle
+    from export.train import TrainConfig
+
+    ds = _load(args)
+    res = build_bundle(ds, args.out, TrainConfig(steps=args.steps, threads=args.workers), workers=args.workers, cache_dir=Path(args.out).parent / ".edgerec-cache")
+    print(json.dumps(json.loads((res.bundle / "manifest.json").read_text())["model_card"], indent=2))
+    print(f"bundle written to {res.bundle}")
+    return 0
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--interactions", help="interactions.csv (data contract)")
+    p.add_argument("--items", help="items.csv (data contract)")
+    p.add_argument("--media-root", help="folder media paths are relative to (default: items.csv's folder)")
+    p.add_argument("--movielens", metavar="FOLDER", help="read a MovieLens-100K folder instead of CSVs")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the server commands to the ``edgerec`` parser."""
+    p = sub.add_parser("demo", help="end-to-end demo on synthetic data: train, export, recommend offline",
+                       description="Make demo data, train a two-tower model, export ONNX, write a bundle, then recommend "
+                       "for three users on the device side with stage timings.")
+    p.add_argument("--workdir", default="edgerec-demo", help="where data, bundle and history go (default ./edgerec-demo)")
+    p.add_argument("--seed", type=int, default=0, help="demo data seed (default 0)")
+    p.add_argument("--items", type=int, default=1500, help="catalogue size (default 1500)")
+    p.add_argument("--users", type=int, default=500, help="simulated users (default 500)")
+    p.add_argument("--steps", type=int, default=800, help="training steps (default 800)")
+    p.add_argument("--workers", type=int, default=2, help="processes/threads (default 2)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("demo-data", help="write the synthetic demo catalogue and users",
+                       description="Write a deterministic synthetic catalogue (audio + video media) and user histories in the data contract.")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--items", type=int, default=1500, help="catalogue size (default 1500)")
+    p.add_argument("--users", type=int, default=500, help="simulated users (default 500)")
+    p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    p.set_defaults(func=_cmd_demo_data)
+
+    p = sub.add_parser("eval", help="leave-last-out evaluation with popularity, item-kNN and EASE baselines",
+                       description="Evaluate on held-out last interactions: HR@10, NDCG@10, MRR, coverage, diversity, novelty.")
+    _data_args(p)
+    p.add_argument("--bundle", help="also evaluate this bundle through the device runtime")
+    p.add_argument("--json", metavar="OUT", help="write the report as JSON")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("export", help="server-side export", description="Build bundles from data.")
+    esub = p.add_subparsers(dest="export_command", metavar="ACTION", required=True)
+    b = esub.add_parser("build", help="features, training, ONNX export, parity checks and bundle",
+                        description="Train on the data contract and write a verified bundle.")
+    _data_args(b)
+    b.add_argument("--out", required=True, help="bundle folder to write")
+    b.add_argument("--steps", type=int, default=800, help="training steps (default 800)")
+    b.add_argument("--workers", type=int, default=2, help="processes/threads (default 2)")
+    b.set_defaults(func=_cmd_export_build)

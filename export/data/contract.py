@@ -1,0 +1,318 @@
+"""The data contract: ``interactions.csv`` and ``items.csv``, loaded and validated.
+
+``interactions.csv``: ``user_id,item_id,timestamp[,event][,value]``. The timestamp is Unix
+seconds or ISO 8601; ``event`` is one of :data:`EVENT_KINDS` (default ``play``); ``value`` is a
+rating or a watched fraction.
+
+``items.csv``: ``item_id,title[,tags][,kind][,duration_s][,audio][,frames][,description]``.
+Tags are separated by ``|``; kind is ``audio`` or ``video``; ``audio`` and ``frames`` are paths
+relative to a media root (frames: a folder of images or an ``.npy`` of uint8 RGB frames).
+
+Every validation error is a :class:`edge.errors.DataError` naming file, line and column.
+Writers go through a temporary file and an atomic rename, so a failed write never leaves a
+half-written CSV behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from edge.errors import DataError
+
+EVENT_KINDS: tuple[str, ...] = ("play", "complete", "skip", "like", "dislike", "rate")
+#: Events that say the user wanted the item; skips and dislikes are negative feedback.
+POSITIVE_EVENTS: frozenset[str] = frozenset({"play", "complete", "like", "rate"})
+ITEM_KINDS: tuple[str, ...] = ("audio", "video")
+
+INTERACTION_COLUMNS = ("user_id", "item_id", "timestamp", "event", "value")
+INTERACTION_REQUIRED = ("user_id", "item_id", "timestamp")
+ITEM_COLUMNS = ("item_id", "title", "tags", "kind", "duration_s", "audio", "frames", "description")
+ITEM_REQUIRED = ("item_id", "title")
+
+# Timestamps before this are almost certainly milliseconds or garbage; after it, the future.
+_MIN_TS = 0
+_MAX_TS = 4_102_444_800  # 2100-01-01
+
+
+@dataclass(frozen=True)
+class Item:
+    """One catalogue item. ``audio``/``frames`` are absolute paths once loaded (or None)."""
+
+    item_id: str
+    title: str
+    tags: tuple[str, ...] = ()
+    kind: str = "video"
+    duration_s: float | None = None
+    audio: Path | None = None
+    frames: Path | None = None
+    description: str = ""
+
+
+@dataclass
+class Interactions:
+    """Column-oriented interaction log; all arrays have the same length N.
+
+    ``user_ids``/``item_ids``/``events`` are object arrays of str, ``timestamps`` int64 Unix
+    seconds, ``values`` float64 (NaN where absent).
+    """
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    timestamps: np.ndarray
+    events: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[str, str, int, str, float]]) -> "Interactions":
+        """Build from ``(user_id, item_id, timestamp, event, value)`` tuples."""
+        rows = list(rows)
+        if not rows:
+            empty = np.array([], dtype=object)
+            return cls(empty, empty.copy(), np.array([], dtype=np.int64), empty.copy(), np.array([], dtype=np.float64))
+        users, items, ts, events, values = zip(*rows)
+        return cls(
+            np.array(users, dtype=object),
+            np.array(items, dtype=object),
+            np.array(ts, dtype=np.int64),
+            np.array(events, dtype=object),
+            np.array([math.nan if v is None else v for v in values], dtype=np.float64),
+        )
+
+    def select(self, mask: np.ndarray) -> "Interactions":
+        """Rows where ``mask`` (bool array of length N) is true."""
+        return Interactions(
+            self.user_ids[mask], self.item_ids[mask], self.timestamps[mask], self.events[mask], self.values[mask]
+        )
+
+
+@dataclass
+class Dataset:
+    """A catalogue plus an interaction log, both validated against each other."""
+
+    items: list[Item]
+    interactions: Interactions
+    media_root: Path | None = None
+    name: str = "dataset"
+    item_index: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.item_index = {it.item_id: i for i, it in enumerate(self.items)}
+
+
+def _err(path: Path, line: int, column: str | None, msg: str) -> DataError:
+    where = f"{path}, line {line}" + (f", column '{column}'" if column else "")
+    return DataError(f"{where}: {msg}")
+
+
+def parse_timestamp(text: str) -> int:
+    """Parse Unix seconds (int or float) or ISO 8601 into int Unix seconds (UTC if naive).
+
+    Raises ValueError when neither form parses or the instant is outside 1970..2100.
+    """
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        iso = text[:-1] + "+00:00" if text.endswith("Z") else text
+        dt = datetime.fromisoformat(iso)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        value = dt.timestamp()
+    if not math.isfinite(value) or not (_MIN_TS <= value < _MAX_TS):
+        raise ValueError(f"{text!r} is outside 1970..2100 (expected Unix seconds or ISO 8601)")
+    return int(value)
+
+
+def _open_csv(path: Path, required: Sequence[str], known: Sequence[str]) -> tuple[csv.DictReader, object]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    handle = open(path, newline="", encoding="utf-8-sig")
+    reader = csv.DictReader(handle)
+    header = reader.fieldnames or []
+    missing = [c for c in required if c not in header]
+    if missing:
+        handle.close()
+        raise _err(path, 1, missing[0], f"missing required column; header has {header}, expected at least {list(required)}")
+    unknown = [c for c in header if c not in known]
+    if unknown:
+        handle.close()
+        raise _err(path, 1, unknown[0], f"unknown column; allowed columns are {list(known)}")
+    return reader, handle
+
+
+def load_interactions(path: str | Path, known_items: set[str] | None = None) -> Interactions:
+    """Load and validate ``interactions.csv``.
+
+    :param path: the CSV file.
+    :param known_items: if given, every ``item_id`` must be in it.
+    :returns: :class:`Interactions` with one row per CSV data line.
+    :raises DataError: naming file, line and column for the first bad row.
+    """
+    path = Path(path)
+    reader, handle = _open_csv(path, INTERACTION_REQUIRED, INTERACTION_COLUMNS)
+    rows = []
+    with handle:  # type: ignore[attr-defined]
+        for lineno, rec in enumerate(reader, start=2):
+            if None in rec:
+                raise _err(path, lineno, None, f"row has more fields than the header ({len(reader.fieldnames or [])})")
+            for col in INTERACTION_REQUIRED:
+                if rec.get(col) is None or not rec[col].strip():
+                    raise _err(path, lineno, col, "empty value")
+            user, item = rec["user_id"].strip(), rec["item_id"].strip()
+            try:
+                ts = parse_timestamp(rec["timestamp"])
+            except ValueError as exc:
+                raise _err(path, lineno, "timestamp", f"cannot parse {rec['timestamp']!r}: {exc}") from None
+            event = (rec.get("event") or "play").strip() or "play"
+            if event not in EVENT_KINDS:
+                raise _err(path, lineno, "event", f"unknown event kind {event!r}; expected one of {list(EVENT_KINDS)}")
+            raw_value = (rec.get("value") or "").strip()
+            value = math.nan
+            if raw_value:
+                try:
+                    value = float(raw_value)
+                except ValueError:
+                    raise _err(path, lineno, "value", f"not a number: {raw_value!r}") from None
+                if not math.isfinite(value):
+                    raise _err(path, lineno, "value", f"not a finite number: {raw_value!r}")
+            if known_items is not None and item not in known_items:
+                raise _err(path, lineno, "item_id", f"item {item!r} is not in the catalogue")
+            rows.append((user, item, ts, event, value))
+    return Interactions.from_rows(rows)
+
+
+def _resolve_media(path: Path, lineno: int, column: str, raw: str, media_root: Path | None) -> Path:
+    if media_root is None:
+        raise _err(path, lineno, column, f"media path {raw!r} given but no media root (pass --media-root)")
+    rel = Path(raw)
+    if rel.is_absolute():
+        raise _err(path, lineno, column, f"media path {raw!r} is absolute; it must be relative to the media root {media_root}")
+    root = media_root.resolve()
+    full = (root / rel).resolve()
+    # resolve() follows symlinks, so a link pointing outside the root is caught too.
+    if not full.is_relative_to(root):
+        raise _err(path, lineno, column, f"media path {raw!r} escapes the media root {root}")
+    if not full.exists():
+        raise _err(path, lineno, column, f"media file {raw!r} not found under {root}")
+    return full
+
+
+def load_items(path: str | Path, media_root: str | Path | None = None) -> list[Item]:
+    """Load and validate ``items.csv``.
+
+    :param path: the CSV file.
+    :param media_root: folder that ``audio``/``frames`` paths are relative to; defaults to the
+        CSV's folder.
+    :returns: items in file order.
+    :raises DataError: naming file, line and column for the first bad row.
+    """
+    path = Path(path)
+    root = Path(media_root) if media_root is not None else path.parent
+    reader, handle = _open_csv(path, ITEM_REQUIRED, ITEM_COLUMNS)
+    items: list[Item] = []
+    seen: dict[str, int] = {}
+    with handle:  # type: ignore[attr-defined]
+        for lineno, rec in enumerate(reader, start=2):
+            if None in rec:
+                raise _err(path, lineno, None, f"row has more fields than the header ({len(reader.fieldnames or [])})")
+            item_id = (rec.get("item_id") or "").strip()
+            if not item_id:
+                raise _err(path, lineno, "item_id", "empty value")
+            if item_id in seen:
+                raise _err(path, lineno, "item_id", f"duplicate item id {item_id!r} (first on line {seen[item_id]})")
+            seen[item_id] = lineno
+            title = (rec.get("title") or "").strip()
+            if not title:
+                raise _err(path, lineno, "title", "empty value")
+            kind = (rec.get("kind") or "video").strip() or "video"
+            if kind not in ITEM_KINDS:
+                raise _err(path, lineno, "kind", f"unknown kind {kind!r}; expected one of {list(ITEM_KINDS)}")
+            duration = None
+            raw_dur = (rec.get("duration_s") or "").strip()
+            if raw_dur:
+                try:
+                    duration = float(raw_dur)
+                except ValueError:
+                    raise _err(path, lineno, "duration_s", f"not a number: {raw_dur!r}") from None
+                if not math.isfinite(duration) or duration < 0:
+                    raise _err(path, lineno, "duration_s", f"expected a duration >= 0 s, got {raw_dur!r}")
+            media: dict[str, Path | None] = {}
+            for col in ("audio", "frames"):
+                raw = (rec.get(col) or "").strip()
+                media[col] = _resolve_media(path, lineno, col, raw, root) if raw else None
+            tags = tuple(t.strip() for t in (rec.get("tags") or "").split("|") if t.strip())
+            items.append(
+                Item(item_id, title, tags, kind, duration, media["audio"], media["frames"], (rec.get("description") or "").strip())
+            )
+    return items
+
+
+def load_dataset(interactions: str | Path, items: str | Path, media_root: str | Path | None = None) -> Dataset:
+    """Load both files and check every interaction names a catalogue item."""
+    item_list = load_items(items, media_root)
+    inter = load_interactions(interactions, known_items={it.item_id for it in item_list})
+    root = Path(media_root) if media_root is not None else Path(items).parent
+    return Dataset(item_list, inter, root, name=Path(interactions).parent.name or "dataset")
+
+
+def _atomic_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_interactions(path: str | Path, inter: Interactions) -> None:
+    """Write ``interactions.csv`` atomically (temporary file, fsync, rename)."""
+
+    def rows():
+        for u, i, t, e, v in zip(inter.user_ids, inter.item_ids, inter.timestamps, inter.events, inter.values):
+            yield (u, i, int(t), e, "" if math.isnan(v) else f"{v:g}")
+
+    _atomic_csv(Path(path), INTERACTION_COLUMNS, rows())
+
+
+def write_items(path: str | Path, items: Sequence[Item], media_root: str | Path) -> None:
+    """Write ``items.csv`` atomically, with media paths relative to ``media_root``."""
+    root = Path(media_root).resolve()
+
+    def rel(p: Path | None) -> str:
+        return "" if p is None else Path(p).resolve().relative_to(root).as_posix()
+
+    rows = (
+        (
+            it.item_id,
+            it.title,
+            "|".join(it.tags),
+            it.kind,
+            "" if it.duration_s is None else f"{it.duration_s:.3f}",
+            rel(it.audio),
+            rel(it.frames),
+            it.description,
+        )
+        for it in items
+    )
+    _atomic_csv(Path(path), ITEM_COLUMNS, rows)

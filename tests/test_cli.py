@@ -1,0 +1,52 @@
+"""Every command is listed, has its own --help, and errors become one line and exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from edge.cli import build_parser, main
+
+
+def _commands(parser: argparse.ArgumentParser, prefix=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield prefix + (name,), sub
+                yield from _commands(sub, prefix + (name,))
+
+
+def test_top_level_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "edge.cli", "--help"], capture_output=True, text=True, check=True).stdout
+    for name in ("demo", "demo-data", "eval", "export", "recommend", "record", "bundle"):
+        assert f"    {name}" in out
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _commands(build_parser())], ids=" ".join)
+def test_each_command_has_help_and_description(path, capsys):
+    parser = dict(_commands(build_parser()))[path]
+    assert parser.description, f"{' '.join(path)} has no description"
+    with pytest.raises(SystemExit) as exit_:
+        main([*path, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: edgerec " + " ".join(path) in capsys.readouterr().out
+
+
+def test_edge_error_becomes_one_line_and_exit_1(tmp_path, capsys):
+    assert main(["bundle", "verify", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("edgerec: error: ") and "not a bundle" in err and err.count("\n") == 1
+
+
+def test_readme_test_command_is_what_ci_runs():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    ci = (root / ".ci" / "run").read_text()
+    blocks = [b.split("```", 1)[0].strip() for b in readme.split("```bash")[1:]]
+    assert len(blocks) >= 2 and "edgerec demo" in blocks[0]
+    assert blocks[1] in ci.splitlines()
