@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,19 +45,26 @@ def export_onnx(module: torch.nn.Module, example: dict[str, torch.Tensor], path:
     path.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch", min=1, max=4096)
     shapes = {name: {0: batch} for name in example}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module.eval(),
-            tuple(example.values()),
-            str(path),
-            input_names=list(example),
-            output_names=["embedding"],
-            dynamic_shapes=shapes,
-            external_data=False,
-            dynamo=True,
-            verbose=False,
-        )
+    onnx_log = logging.getLogger("torch.onnx")
+    level = onnx_log.level
+    # The exporter logs a warning per torchvision op it cannot register; none are used here.
+    onnx_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module.eval(),
+                tuple(example.values()),
+                str(path),
+                input_names=list(example),
+                output_names=["embedding"],
+                dynamic_shapes=shapes,
+                external_data=False,
+                dynamo=True,
+                verbose=False,
+            )
+    finally:
+        onnx_log.setLevel(level)
     return path
 
 

@@ -140,7 +140,7 @@ def train_two_tower(split: LeaveLastOut, features: np.ndarray, cfg: TrainConfig,
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
     model.eval()

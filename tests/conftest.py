@@ -1,0 +1,70 @@
+"""Shared fixtures: a tiny real catalogue (WAV/FLAC audio, .npy frames) with planted tastes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from export.data.contract import Interactions, Item, load_dataset, write_interactions, write_items
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def make_tiny_catalogue(root: Path, n_items: int = 40, n_users: int = 80, seed: int = 0) -> tuple[Path, Path, Path]:
+    """Write a small catalogue in the data contract; users prefer one of two item groups.
+
+    Returns ``(interactions_csv, items_csv, media_root)``.
+    """
+    rng = np.random.default_rng(seed)
+    media = root / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    items = []
+    for i in range(n_items):
+        group = i % 2
+        iid = f"i{i:03d}"
+        if i % 4 < 2:  # audio item: low tone vs high tone by group
+            rate = (16000, 22050)[i % 2]
+            t = np.arange(int(rate * 2.0)) / rate
+            x = 0.3 * np.sin(2 * np.pi * (220 if group == 0 else 1760) * t) + 0.01 * rng.standard_normal(t.size)
+            path = media / f"{iid}.{'wav' if i % 3 else 'flac'}"
+            sf.write(path, x.astype(np.float32), rate)
+            items.append(Item(iid, f"Song {i} {'calm' if group == 0 else 'loud'}", ("calm",) if group == 0 else ("loud",), "audio", 2.0, path, None, "a song"))
+        else:  # video item: dark vs bright frames by group
+            base = 40 if group == 0 else 200
+            frames = np.clip(base + rng.integers(-20, 20, size=(4, 18, 32, 3)), 0, 255).astype(np.uint8)
+            path = media / f"{iid}.npy"
+            np.save(path, frames)
+            items.append(Item(iid, f"Show {i} {'night' if group == 0 else 'day'}", ("night",) if group == 0 else ("day",), "video", 60.0, None, path, "a show"))
+    rows = []
+    t0 = 1_700_000_000
+    for u in range(n_users):
+        group = u % 2
+        liked = [j for j in range(n_items) if j % 2 == group]
+        seq = rng.permutation(liked)[:8]
+        for s, j in enumerate(seq):
+            rows.append((f"u{u:02d}", f"i{j:03d}", t0 + u * 10_000 + s * 600, "complete" if s % 3 else "play", 0.9))
+        off = (group + 1) % 2
+        rows.append((f"u{u:02d}", f"i{off:03d}", t0 + u * 10_000 + 5 * 600 + 1, "skip", 0.05))
+    write_items(root / "items.csv", items, root)
+    write_interactions(root / "interactions.csv", Interactions.from_rows(rows))
+    return root / "interactions.csv", root / "items.csv", root
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    inter, items, media = make_tiny_catalogue(root)
+    return load_dataset(inter, items, media)
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tiny_dataset, tmp_path_factory):
+    """A bundle trained on the tiny catalogue (shared: training takes a few seconds)."""
+    from export.pipeline import build_bundle
+    from export.train import TrainConfig
+
+    out = tmp_path_factory.mktemp("bundle") / "bundle"
+    return build_bundle(tiny_dataset, out, TrainConfig(steps=150, batch_size=64, threads=1), workers=1, progress=False)

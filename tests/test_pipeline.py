@@ -1,0 +1,85 @@
+"""End to end on a tiny real catalogue: build a bundle, then recommend offline on the device."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from edge.context import Context
+from edge.recommender import Recommender
+from export.bundle_scorer import BundleScorer
+from export.convert import Parity, ParityError, check_parity, export_onnx
+from export.evaluate import PopularityScorer, evaluate
+from export.models import FusionModel, ContentEncoder, TwoTowerConfig
+
+
+def test_training_lowers_the_loss_and_parity_holds(tiny_build):
+    log = tiny_build.train_log
+    assert log["loss_last"] < log["loss_first"] - 0.3
+    assert all(p.min_cosine >= 0.99 and p.n > 0 for p in tiny_build.parity)
+
+
+def test_bundle_beats_popularity_on_planted_groups(tiny_build):
+    report = evaluate([BundleScorer(tiny_build.bundle), PopularityScorer()], tiny_build.split)
+    rows = {r["model"]: r for r in report.rows}
+    bundle_row = next(r for name, r in rows.items() if name.startswith("bundle"))
+    assert bundle_row["hr@10"] >= rows["popularity"]["hr@10"]
+    assert bundle_row["hr@10"] > 0.5  # 20 candidates of the user's group, top-10
+
+
+def test_failed_parity_is_refused(tmp_path):
+    cfg = TwoTowerConfig(feature_dim=8, n_items=4, context_dim=5)
+    enc = ContentEncoder(cfg)
+    model = FusionModel(enc).eval()
+    path = export_onnx(model, {"features": torch.zeros(2, 8)}, tmp_path / "f.onnx")
+    inputs = {"features": np.random.default_rng(0).standard_normal((16, 8)).astype(np.float32)}
+    good = check_parity(model, path, "onnx", inputs, "fusion")
+    good.check(0.99)
+    with torch.no_grad():
+        enc.mlp[0].weight.mul_(-1)  # the PyTorch model drifts from the exported file
+    bad = check_parity(model, path, "onnx", inputs, "fusion")
+    with pytest.raises(ParityError, match=r"fusion on onnx: min cosine .* below the tolerance 0.99"):
+        bad.check(0.99)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any socket creation fails: proves the device path is offline."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("edge opened a socket")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_device_recommends_offline_with_exclusions_and_reasons(tiny_build, tmp_path, no_network):
+    rec = Recommender.open(tiny_build.bundle, tmp_path / "h.db")
+    now = 1_750_000_000
+    group0 = [it.item_id for it in rec.bundle.items if int(it.item_id[1:]) % 2 == 0]
+    for n, iid in enumerate(group0[:6]):
+        rec.record("alice", iid, "complete", timestamp=now + n * 60)
+    rec.record("alice", group0[6], "dislike", timestamp=now + 600)
+    recs = rec.recommend("alice", k=10, context=Context.at(now + 700))
+    ids = [r.item_id for r in recs]
+    assert len(ids) == 10 and len(set(ids)) == 10
+    assert not set(ids) & set(group0[:7])  # completed and disliked items are left out
+    assert sum(int(i[1:]) % 2 == 0 for i in ids) >= 7  # taste carried over
+    assert all(r.reason.startswith("because you watched ") for r in recs)
+    assert [r.score for r in recs] == sorted((r.score for r in recs), reverse=True)
+    assert set(rec.timings) == {"user_vector_s", "scoring_s", "explain_s", "total_s"}
+    cold = rec.recommend("newcomer", k=5, context=Context(20, 2))
+    assert len(cold) == 5 and all(r.reason == "popular at this hour" for r in cold)
+    rec.close()
+
+
+def test_device_record_refuses_unknown_item(tiny_build, tmp_path):
+    from edge.errors import HistoryError
+
+    rec = Recommender.open(tiny_build.bundle, tmp_path / "h.db")
+    with pytest.raises(HistoryError, match="not in the installed bundle"):
+        rec.record("alice", "nope", "play")
+    rec.close()
