@@ -78,6 +78,7 @@ class Bundle:
         if dim != manifest["embedding_dim"]:
             raise BundleError(f"{root}: embeddings have dim {dim}, manifest says {manifest['embedding_dim']}")
         self.index = {it.item_id: i for i, it in enumerate(self.items)}
+        self.video_rows = np.array([i for i, it in enumerate(self.items) if it.kind != "audio"], dtype=np.int64)
 
     @property
     def embedding_dim(self) -> int:

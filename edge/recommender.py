@@ -74,7 +74,8 @@ class Recommender:
     def recommend(self, profile: str, k: int = 10, context: Context | None = None) -> list[Recommendation]:
         """Top-``k`` catalogue items for ``profile``, best first, each with a reason.
 
-        Items the profile completed or disliked are left out. A profile without history gets
+        Items the profile completed or disliked are left out, and a speaker gets audio items
+        only. A profile without history gets
         the bundle's popularity priors for the context's hour (cold start).
         """
         context = context or Context.at()
@@ -88,6 +89,8 @@ class Recommender:
                 if e.item_id in self.bundle.index and (e.kind in NEGATIVE_KINDS or e.kind == "complete"):
                     done.append(self.bundle.index[e.item_id])
         exclude = np.array(sorted(set(done) | set(rows)), dtype=np.int64)
+        if context.device == "speaker":
+            exclude = np.union1d(exclude, self.bundle.video_rows)
         if user is None:
             scores = self._prior_scores(context)
         else:

@@ -73,6 +73,8 @@ def test_device_recommends_offline_with_exclusions_and_reasons(tiny_build, tmp_p
     assert set(rec.timings) == {"user_vector_s", "scoring_s", "explain_s", "total_s"}
     cold = rec.recommend("newcomer", k=5, context=Context(20, 2))
     assert len(cold) == 5 and all(r.reason == "popular at this hour" for r in cold)
+    speaker = rec.recommend("alice", k=10, context=Context(8, 0, "speaker"))
+    assert speaker and all(r.kind == "audio" for r in speaker)
     rec.close()
 
 
