@@ -50,3 +50,27 @@ def test_readme_test_command_is_what_ci_runs():
     blocks = [b.split("```", 1)[0].strip() for b in readme.split("```bash")[1:]]
     assert len(blocks) >= 2 and "edgerec demo" in blocks[0]
     assert blocks[1] in ci.splitlines()
+
+
+def test_eval_command_prints_table_and_writes_json(tmp_path, capsys):
+    import json
+
+    from tests.conftest import make_tiny_catalogue
+
+    inter, items, media = make_tiny_catalogue(tmp_path / "data")
+    out = tmp_path / "report.json"
+    assert main(["eval", "--interactions", str(inter), "--items", str(items), "--media-root", str(media), "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    for name in ("popularity", "item-knn", "ease", "ndcg@10", "coverage@10", "novelty@10"):
+        assert name in table
+    report = json.loads(out.read_text())
+    assert [r["model"] for r in report["rows"]] == ["popularity", "item-knn", "ease"]
+    assert report["n_test_users"] == 80
+
+
+def test_eval_command_reports_bad_rows_as_one_line(tmp_path, capsys):
+    (tmp_path / "items.csv").write_text("item_id,title\na,A\n")
+    (tmp_path / "interactions.csv").write_text("user_id,item_id,timestamp,event\nu,a,1700000000,watch\n")
+    assert main(["eval", "--interactions", str(tmp_path / "interactions.csv"), "--items", str(tmp_path / "items.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "line 2, column 'event'" in err and "unknown event kind 'watch'" in err
