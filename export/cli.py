@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edge.errors import EdgeError
+from edge.errors import DataError, EdgeError
 
 
 class MissingExtraError(EdgeError):
@@ -47,7 +47,7 @@ def _load(args: argparse.Namespace):
     if args.movielens:
         return load_movielens(args.movielens)
     if not (args.interactions and args.items):
-        raise MissingExtraError("give --interactions and --items (or --movielens FOLDER)")
+        raise DataError("give --interactions and --items (or --movielens FOLDER)")
     return load_dataset(args.interactions, args.items, args.media_root)
 
 
@@ -91,26 +91,27 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--movielens", metavar="FOLDER", help="read a MovieLens-100K folder instead of CSVs")
 
 
+def _demo_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="demo data seed (default 0)")
+    p.add_argument("--items", type=int, default=1500, help="catalogue size (default 1500)")
+    p.add_argument("--users", type=int, default=500, help="simulated users (default 500)")
+    p.add_argument("--workers", type=int, default=2, help="processes and threads (default 2)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the server commands to the ``edgerec`` parser."""
     p = sub.add_parser("demo", help="end-to-end demo on synthetic data: train, export, recommend offline",
                        description="Make demo data, train a two-tower model, export ONNX, write a bundle, then recommend "
                        "for three users on the device side with stage timings.")
     p.add_argument("--workdir", default="edgerec-demo", help="where data, bundle and history go (default ./edgerec-demo)")
-    p.add_argument("--seed", type=int, default=0, help="demo data seed (default 0)")
-    p.add_argument("--items", type=int, default=1500, help="catalogue size (default 1500)")
-    p.add_argument("--users", type=int, default=500, help="simulated users (default 500)")
+    _demo_data_args(p)
     p.add_argument("--steps", type=int, default=800, help="training steps (default 800)")
-    p.add_argument("--workers", type=int, default=2, help="processes/threads (default 2)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("demo-data", help="write the synthetic demo catalogue and users",
                        description="Write a deterministic synthetic catalogue (audio + video media) and user histories in the data contract.")
     p.add_argument("out", help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--items", type=int, default=1500, help="catalogue size (default 1500)")
-    p.add_argument("--users", type=int, default=500, help="simulated users (default 500)")
-    p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    _demo_data_args(p)
     p.set_defaults(func=_cmd_demo_data)
 
     p = sub.add_parser("eval", help="leave-last-out evaluation with popularity, item-kNN and EASE baselines",
