@@ -72,11 +72,14 @@ class Recommendation:
     reason: str
 
 
-def explain(candidates: np.ndarray, cand_vecs: np.ndarray, hist_vecs: np.ndarray, hist_titles: list[str]) -> list[str]:
-    """For each candidate, "because you watched X" with X the nearest history item (cosine)."""
+def explain(candidates: np.ndarray, cand_vecs: np.ndarray, hist_vecs: np.ndarray, hist_titles: list[str], hist_kinds: list[str] | None = None) -> list[str]:
+    """For each candidate, "because you watched X" (or "listened to" for audio) with X the
+    history item nearest to it (cosine)."""
     if len(hist_titles) == 0:
         return ["popular now" for _ in candidates]
+    kinds = hist_kinds or ["video"] * len(hist_titles)
     def unit(m: np.ndarray) -> np.ndarray:
         return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-9)
     sims = unit(cand_vecs) @ unit(hist_vecs).T
-    return [f"because you watched {hist_titles[int(j)]}" for j in sims.argmax(axis=1)]
+    verbs = {"audio": "listened to"}
+    return [f"because you {verbs.get(kinds[int(j)], 'watched')} {hist_titles[int(j)]}" for j in sims.argmax(axis=1)]

@@ -99,7 +99,13 @@ class Recommender:
         t2 = time.perf_counter()
         if rows:
             recent = rows[-self.bundle.history_len :]
-            reasons = explain(best, self.bundle.item_embeddings(best), self.bundle.item_embeddings(np.array(recent)), [self.bundle.items[r].title for r in recent])
+            reasons = explain(
+                best,
+                self.bundle.item_embeddings(best),
+                self.bundle.item_embeddings(np.array(recent)),
+                [self.bundle.items[r].title for r in recent],
+                [self.bundle.items[r].kind for r in recent],
+            )
         else:
             reasons = ["popular at this hour" for _ in best]
         t3 = time.perf_counter()

@@ -19,7 +19,7 @@ from edge.history import Event
 from edge.recommender import Recommender
 from export.data.contract import load_dataset
 from export.data.demo import generate_demo
-from export.evaluate import PopularityScorer, evaluate
+from export.evaluate import default_baselines, evaluate
 from export.bundle_scorer import BundleScorer
 from export.pipeline import build_bundle
 from export.train import TrainConfig
@@ -55,7 +55,7 @@ def run_demo(workdir: str | Path = "edgerec-demo", seed: int = 0, n_items: int =
         say(f"    parity {p.model:<8} {p.backend}: min cosine {p.min_cosine:.5f} over {p.n} held-out inputs")
 
     t = time.perf_counter()
-    report = evaluate([BundleScorer(result.bundle), PopularityScorer()], result.split)
+    report = evaluate([BundleScorer(result.bundle), *default_baselines()], result.split)
     stage("held-out eval", t)
     say(report.format_table())
 

@@ -68,7 +68,10 @@ def test_device_recommends_offline_with_exclusions_and_reasons(tiny_build, tmp_p
     assert len(ids) == 10 and len(set(ids)) == 10
     assert not set(ids) & set(group0[:7])  # completed and disliked items are left out
     assert sum(int(i[1:]) % 2 == 0 for i in ids) >= 7  # taste carried over
-    assert all(r.reason.startswith("because you watched ") for r in recs)
+    titles = {it.item_id: it.title for it in rec.bundle.items}
+    for r in recs:
+        assert r.reason.startswith(("because you watched ", "because you listened to "))
+        assert r.reason.split(" ", 3)[-1].removeprefix("to ") in {titles[i] for i in group0[:6]}
     assert [r.score for r in recs] == sorted((r.score for r in recs), reverse=True)
     assert set(rec.timings) == {"user_vector_s", "scoring_s", "explain_s", "total_s"}
     cold = rec.recommend("newcomer", k=5, context=Context(20, 2))
