@@ -109,3 +109,14 @@ def test_spec_hash_round_trip_and_mismatch_names_field():
         s.check_same(other)
     with pytest.raises(BundleError, match="unknown field"):
         FeatureSpec.from_dict({**s.to_dict(), "bogus": 1})
+
+
+def test_audio_filterbank_part_matches_python_speech_features_logfbank():
+    from python_speech_features import logfbank
+
+    x = _tone(700) + 0.02 * np.random.default_rng(1).standard_normal(32000).astype(np.float32)
+    v = audio_features_from_samples(x, 16000)
+    ref = logfbank(x, samplerate=16000, winlen=0.025, winstep=0.01, nfilt=26, nfft=512)
+    np.testing.assert_allclose(v[2 * SPEC.n_mfcc : 2 * SPEC.n_mfcc + SPEC.n_filters], ref.mean(axis=0), rtol=1e-4, atol=1e-4)
+    ceps = mfcc(x, samplerate=16000, winlen=0.025, winstep=0.01, numcep=13, nfilt=26, nfft=512)
+    np.testing.assert_allclose(v[13:26], ceps.std(axis=0), rtol=1e-4, atol=1e-4)

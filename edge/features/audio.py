@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from python_speech_features import logfbank, mfcc
+from python_speech_features import fbank, lifter
+from scipy.fftpack import dct
 from scipy.signal import resample_poly
 
 from edge.errors import FeatureError
@@ -89,9 +90,13 @@ def audio_features_from_samples(samples: np.ndarray, rate_hz: int, spec: Feature
         raise FeatureError(f"{name}: {x.size} samples is shorter than one {spec.winlen_s * 1000:.0f} ms window")
     if float(np.max(np.abs(x))) < 1e-6:
         raise FeatureError(f"{name}: audio is silent")
-    kw = dict(samplerate=sr, winlen=spec.winlen_s, winstep=spec.winstep_s, nfilt=spec.n_filters, nfft=spec.nfft)
-    cep = mfcc(x, numcep=spec.n_mfcc, **kw)
-    fbank = logfbank(x, **kw)
+    # One filterbank pass gives both outputs; the steps below are python_speech_features'
+    # own mfcc() (DCT-II ortho, lifter 22, c0 replaced by log frame energy), so the values
+    # match it while framing the signal once instead of twice.
+    energies, frame_energy = fbank(x, samplerate=sr, winlen=spec.winlen_s, winstep=spec.winstep_s, nfilt=spec.n_filters, nfft=spec.nfft)
+    log_fbank = np.log(energies)
+    cep = lifter(dct(log_fbank, type=2, axis=1, norm="ortho")[:, : spec.n_mfcc], 22)
+    cep[:, 0] = np.log(frame_energy)
 
     n_frames = 1 + (x.size - win) // step
     idx = np.arange(win)[None, :] + step * np.arange(n_frames)[:, None]
@@ -125,7 +130,7 @@ def audio_features_from_samples(samples: np.ndarray, rate_hz: int, spec: Feature
         ],
         dtype=np.float32,
     )
-    vec = np.concatenate([cep.mean(axis=0), cep.std(axis=0), fbank.mean(axis=0), desc]).astype(np.float32)
+    vec = np.concatenate([cep.mean(axis=0), cep.std(axis=0), log_fbank.mean(axis=0), desc]).astype(np.float32)
     if not np.isfinite(vec).all():
         raise FeatureError(f"{name}: audio features are not finite")
     return vec
