@@ -8,7 +8,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -275,12 +274,16 @@ def test_sessions_tend_to_stay_in_one_genre(dataset):
 # --- re-runs, replacement and failure --------------------------------------------------------------
 
 
-def test_rerun_with_same_arguments_returns_the_existing_demo_without_rewriting(small):
+def test_rerun_with_same_arguments_returns_the_existing_demo_without_rewriting(small, monkeypatch):
     before = {p: p.stat().st_mtime_ns for p in [*_media_files(small).values(), small.items_csv, small.interactions_csv,
                                                 small.root / "demo.json"]}
-    start = time.perf_counter()
-    again = generate_demo(small.root, seed=0, n_items=N_ITEMS, n_users=N_USERS, workers=2)
-    assert time.perf_counter() - start < 1.0
+
+    def no_synthesis(*args, **kwargs):
+        raise AssertionError("a cached demo must not be synthesised again")
+
+    monkeypatch.setattr(demo, "_write_media", no_synthesis)
+    monkeypatch.setattr(demo, "_simulate_users", no_synthesis)
+    again = generate_demo(small.root, seed=0, n_items=N_ITEMS, n_users=N_USERS, workers=1)
     assert again == small
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
@@ -335,14 +338,10 @@ def test_bad_arguments_are_rejected_before_writing(tmp_path, kwargs):
 
 
 @pytest.mark.slow
-def test_default_demo_has_1500_items_500_users_and_builds_quickly(tmp_path):
-    start = time.perf_counter()
+def test_default_demo_has_1500_items_and_500_users(tmp_path):
     d = generate_demo(tmp_path / "demo", workers=min(2, os.cpu_count() or 1))
-    elapsed = time.perf_counter() - start
     ds = load_dataset(d.interactions_csv, d.items_csv, d.media_root)
     kinds = collections.Counter(item.kind for item in ds.items)
     assert len(ds.items) == 1500 and 0.5 <= kinds["audio"] / 1500 <= 0.6
     assert len(set(ds.interactions.user_ids)) == 500
     assert 20_000 <= len(ds.interactions) <= 40_000
-    # A loose bound (the budget is ~40 s on 2 cores) so a busy CI machine does not flake.
-    assert elapsed < 60, f"generate_demo took {elapsed:.1f} s"
