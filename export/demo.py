@@ -32,6 +32,7 @@ def run_demo(workdir: str | Path = "edgerec-demo", seed: int = 0, n_items: int =
     work = Path(workdir).resolve()
     work.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
+    started = time.perf_counter()
 
     def stage(name: str, t0: float) -> None:
         timings[name] = time.perf_counter() - t0
@@ -96,5 +97,7 @@ def run_demo(workdir: str | Path = "edgerec-demo", seed: int = 0, n_items: int =
             out["users"][uid] = [r.__dict__ for r in recs]
     finally:
         rec.close()
-    say(f"\nfiles: data {demo.root}\n       bundle {result.bundle}\n       history {db_path}")
+    timings["total"] = time.perf_counter() - started
+    say(f"\ndone in {timings['total']:.1f} s")
+    say(f"files: data {demo.root}\n       bundle {result.bundle}\n       history {db_path}")
     return out
