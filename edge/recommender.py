@@ -74,9 +74,9 @@ class Recommender:
     def recommend(self, profile: str, k: int = 10, context: Context | None = None) -> list[Recommendation]:
         """Top-``k`` catalogue items for ``profile``, best first, each with a reason.
 
-        Items the profile completed or disliked are left out, and a speaker gets audio items
-        only. A profile without history gets
-        the bundle's popularity priors for the context's hour (cold start).
+        Left out: items in the profile's recent history and items it ever completed, skipped
+        or disliked; on a speaker, every non-audio item. A profile without positive history
+        gets the bundle's popularity priors for the context's hour (cold start).
         """
         context = context or Context.at()
         t0 = time.perf_counter()

@@ -14,12 +14,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edge import __version__
 from edge.bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, sha256_file
 from edge.context import CONTEXT_DIM
 from edge.features import FeatureSpec
 from export.data.contract import Item
-
-import edge
 
 
 def quantize_rows(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +101,7 @@ def write_bundle(
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "edgerec_version": edge.__version__,
+            "edgerec_version": __version__,
             "feature_spec": spec.to_dict(),
             "feature_spec_hash": spec.hash(),
             "embedding_dim": int(embeddings.shape[1]),
