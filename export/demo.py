@@ -7,7 +7,6 @@ prints its time; the files stay in the work directory for a look afterwards.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Callable

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from export.evaluate import (
     evaluate,
 )
 
-ML100K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "movielens-100k"
+from tests.conftest import shared_data
 
 
 def make_dataset(item_ids, rows) -> Dataset:
@@ -256,11 +255,9 @@ def test_report_has_one_row_per_model_and_serialises(planted):
 
 @pytest.fixture(scope="module")
 def ml_report():
-    if not (ML100K / "u.data").is_file():
-        pytest.skip(f"MovieLens-100K not found at {ML100K} (research licence: read from shared/, never copied)")
     from export.data.movielens import load_movielens
 
-    split = leave_last_out(load_movielens(ML100K))
+    split = leave_last_out(load_movielens(shared_data("movielens-100k", "u.data").parent))
     assert (split.n_users, split.n_items, split.n_train, len(split.test_users)) == (943, 1682, 99_057, 943)
     return {r["model"]: r for r in evaluate(default_baselines(), split).rows}
 

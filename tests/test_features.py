@@ -9,7 +9,7 @@ from python_speech_features import mfcc
 
 from edge.errors import BundleError, FeatureError
 from edge.features import FeatureSpec, audio_features, audio_features_from_samples, frame_features, item_vector, text_features
-from tests.conftest import SHARED
+from tests.conftest import shared_data
 
 SPEC = FeatureSpec()
 
@@ -43,10 +43,9 @@ def test_audio_centroid_separates_low_and_high_tones():
     assert high[centroid] > low[centroid] + 1.0  # kHz
 
 
-@pytest.mark.skipif(not (SHARED / "audio").is_dir(), reason="shared datasets not present")
 def test_real_ogg_music_and_speech_differ_in_silence_share():
-    music = audio_features(SHARED / "audio" / "Kevin_MacLeod_-_Vibe_Ace.ogg")
-    speech = audio_features(SHARED / "audio" / "198-209-0000.ogg")
+    music = audio_features(shared_data("audio", "Kevin_MacLeod_-_Vibe_Ace.ogg"))
+    speech = audio_features(shared_data("audio", "198-209-0000.ogg"))
     assert music.shape == speech.shape == (SPEC.audio_dim,)
     assert speech[-1] > music[-1]  # speech has pauses
 

@@ -11,16 +11,17 @@ from edge.errors import DataError
 from export.data.contract import load_dataset
 from export.data.movielens import GENRES, convert_movielens, load_movielens
 
-ML100K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "movielens-100k"
-needs_ml100k = pytest.mark.skipif(
-    not (ML100K / "u.data").is_file(),
-    reason=f"MovieLens-100K not found at {ML100K} (research licence: read from shared/, never copied into the repo)",
-)
+from tests.conftest import shared_data
 
 
 @pytest.fixture(scope="module")
-def ml100k():
-    return load_movielens(ML100K)
+def ml100k_dir():
+    return shared_data("movielens-100k", "u.data").parent
+
+
+@pytest.fixture(scope="module")
+def ml100k(ml100k_dir):
+    return load_movielens(ml100k_dir)
 
 
 def _flags(*names: str) -> str:
@@ -41,7 +42,6 @@ def _write_folder(folder: Path, data: str, items: list[str] | None = None, genre
     return folder
 
 
-@needs_ml100k
 def test_loads_all_ratings_users_and_items(ml100k):
     inter = ml100k.interactions
     assert len(inter) == 100_000
@@ -54,14 +54,12 @@ def test_loads_all_ratings_users_and_items(ml100k):
     assert dict(zip(values.tolist(), counts.tolist())) == {1.0: 6110, 2.0: 11370, 3.0: 27145, 4.0: 34174, 5.0: 21201}
 
 
-@needs_ml100k
 def test_latin1_title_is_decoded(ml100k):
     item = ml100k.items[542]  # u.item line 543
     assert item.item_id == "543"
     assert "Misérables" in item.title
 
 
-@needs_ml100k
 def test_genres_become_tags(ml100k):
     toy_story = ml100k.items[ml100k.item_index["1"]]
     assert toy_story.title == "Toy Story (1995)"
@@ -71,9 +69,8 @@ def test_genres_become_tags(ml100k):
     assert "01-Jan-1995" in toy_story.description
 
 
-@needs_ml100k
-def test_convert_round_trips_through_load_dataset(ml100k, tmp_path):
-    inter_csv, items_csv = convert_movielens(ML100K, tmp_path / "out")
+def test_convert_round_trips_through_load_dataset(ml100k, ml100k_dir, tmp_path):
+    inter_csv, items_csv = convert_movielens(ml100k_dir, tmp_path / "out")
     assert inter_csv.parent == items_csv.parent == tmp_path / "out"
     loaded = load_dataset(inter_csv, items_csv)
     assert loaded.items == ml100k.items

@@ -11,7 +11,7 @@ import torch
 from edge.context import Context
 from edge.recommender import Recommender
 from export.bundle_scorer import BundleScorer
-from export.convert import Parity, ParityError, check_parity, export_onnx
+from export.convert import ParityError, check_parity, export_onnx
 from export.evaluate import PopularityScorer, evaluate
 from export.models import FusionModel, ContentEncoder, TwoTowerConfig
 
