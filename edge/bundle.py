@@ -19,10 +19,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
+from edge.backends import BACKENDS, Model, load_model
 from edge.errors import BundleError
 from edge.features.spec import FeatureSpec
 
@@ -90,12 +91,25 @@ class Bundle:
         """Number of recent events the interest model reads."""
         return int(self.manifest["history_len"])
 
+    def _model_entry(self, name: str) -> dict[str, Any]:
+        entry = self.manifest["models"].get(name)
+        if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict) or not isinstance(entry.get("inputs"), list):
+            raise BundleError(
+                f"{self.root}: bundle has no valid '{name}' model entry (needs 'files' and 'inputs'; models: {sorted(self.manifest['models'])})"
+            )
+        return entry
+
     def model_paths(self, name: str) -> dict[str, Path]:
         """Backend -> file for model ``name`` (e.g. ``interest``, ``fusion``)."""
-        entry = self.manifest["models"].get(name)
-        if entry is None:
-            raise BundleError(f"{self.root}: bundle has no '{name}' model (has {sorted(self.manifest['models'])})")
-        return {backend: self.root / rel for backend, rel in entry["files"].items()}
+        return {backend: self.root / rel for backend, rel in self._model_entry(name)["files"].items()}
+
+    def load_model(self, name: str, order: Sequence[str] = BACKENDS, threads: int = 1) -> Model:
+        """Load model ``name`` on the first backend in ``order`` that can run it.
+
+        :raises BundleError: no such model in the bundle.
+        :raises BackendError: no backend could load it.
+        """
+        return load_model(self.model_paths(name), order, threads, input_names=self._model_entry(name)["inputs"])
 
     def item_embeddings(self, rows: np.ndarray | slice | None = None) -> np.ndarray:
         """Dequantised float32 embeddings of ``rows`` (all when None)."""

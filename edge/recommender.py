@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edge.backends import BACKENDS, load_model
+from edge.backends import BACKENDS
 from edge.bundle import Bundle
 from edge.context import Context
 from edge.errors import HistoryError
@@ -27,7 +27,7 @@ class Recommender:
     def __init__(self, bundle: Bundle, history: HistoryStore, backends: Sequence[str] = BACKENDS, threads: int = 1) -> None:
         self.bundle = bundle
         self.history = history
-        self.interest = load_model(bundle.model_paths("interest"), backends, threads)
+        self.interest = bundle.load_model("interest", backends, threads)
         #: Seconds the last :meth:`recommend` spent in each stage.
         self.timings: dict[str, float] = {}
 

@@ -59,6 +59,7 @@ def write_bundle(
     items: Sequence[Item],
     embeddings: np.ndarray,
     models: dict[str, dict[str, Path]],
+    model_inputs: dict[str, Sequence[str]],
     priors: dict[str, Any],
     spec: FeatureSpec,
     history_len: int,
@@ -67,6 +68,7 @@ def write_bundle(
     """Assemble and verify a bundle folder at ``out`` (replacing it atomically).
 
     :param models: model name -> backend -> file to copy, e.g. ``{"interest": {"onnx": p}}``.
+    :param model_inputs: model name -> its input names in argument order.
     :param extra: more manifest fields (metrics, training config, data hash, model card).
     :returns: the bundle folder, verified by :meth:`edge.bundle.Bundle.open`.
     """
@@ -83,7 +85,7 @@ def write_bundle(
                 rel = f"models/{name}{Path(src).suffix}"
                 shutil.copyfile(src, tmp / rel)
                 entry[backend] = rel
-            model_entries[name] = {"files": entry}
+            model_entries[name] = {"files": entry, "inputs": list(model_inputs[name])}
         q, scale = quantize_rows(embeddings)
         np.save(tmp / "catalog/embeddings_int8.npy", q)
         np.save(tmp / "catalog/scales.npy", scale)

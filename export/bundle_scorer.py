@@ -22,7 +22,7 @@ class BundleScorer:
         self.backend = backend
         self.name = f"bundle ({backend}, int8 catalogue)"
         self.batch_size = batch_size
-        self.model = load_model(self.bundle.model_paths("interest"), [backend])
+        self.model = self.bundle.load_model("interest", [backend])
 
     def fit(self, split: LeaveLastOut) -> None:
         """Map the split's item order onto the bundle's catalogue rows (nothing is trained)."""

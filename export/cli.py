@@ -61,7 +61,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.bundle:
         from export.bundle_scorer import BundleScorer
 
-        scorers.append(BundleScorer(args.bundle))
+        scorers += [BundleScorer(args.bundle, backend) for backend in args.backends.split(",")]
     scorers += default_baselines()
     report = evaluate(scorers, split)
     print(report.format_table())
@@ -118,6 +118,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Evaluate on held-out last interactions: HR@10, NDCG@10, MRR, coverage, diversity, novelty.")
     _data_args(p)
     p.add_argument("--bundle", help="also evaluate this bundle through the device runtime")
+    p.add_argument("--backends", default="onnx,tflite", help="comma-separated backends to run the bundle on (default onnx,tflite)")
     p.add_argument("--json", metavar="OUT", help="write the report as JSON")
     p.set_defaults(func=_cmd_eval)
 

@@ -68,6 +68,21 @@ def export_onnx(module: torch.nn.Module, example: dict[str, torch.Tensor], path:
     return path
 
 
+def export_tflite(module: torch.nn.Module, example: dict[str, torch.Tensor], path: Path) -> Path:
+    """Convert ``module`` to TFLite with litert-torch at the example's fixed shapes (LiteRT's
+    converter supports no dynamic axes); inputs are named positionally (``args_0``...), so the
+    bundle records their names in argument order."""
+    try:
+        import litert_torch
+    except ImportError:
+        raise ParityError("TFLite export needs litert-torch: pip install 'edgerec[export]'") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        litert_torch.convert(module.eval(), tuple(example.values())).export(str(path))
+    return path
+
+
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
@@ -81,7 +96,7 @@ def check_parity(module: torch.nn.Module, path: Path, backend: str, inputs: dict
     :param inputs: held-out inputs, each with the batch on axis 0.
     :param batch_size: feed this many rows at a time (1 for fixed-shape models).
     """
-    model = load_model({backend: path}, [backend])
+    model = load_model({backend: path}, [backend], input_names=list(inputs))
     n = len(next(iter(inputs.values())))
     step = batch_size or n
     got = np.concatenate([model.run({k: v[i : i + step] for k, v in inputs.items()}) for i in range(0, n, step)])

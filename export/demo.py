@@ -55,7 +55,7 @@ def run_demo(workdir: str | Path = "edgerec-demo", seed: int = 0, n_items: int =
         say(f"    parity {p.model:<8} {p.backend}: min cosine {p.min_cosine:.5f} over {p.n} held-out inputs")
 
     t = time.perf_counter()
-    report = evaluate([BundleScorer(result.bundle), *default_baselines()], result.split)
+    report = evaluate([BundleScorer(result.bundle, "onnx"), BundleScorer(result.bundle, "tflite"), *default_baselines()], result.split)
     stage("held-out eval", t)
     say(report.format_table())
 

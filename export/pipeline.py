@@ -1,4 +1,4 @@
-"""The server job end to end: features -> two-tower training -> ONNX -> parity -> bundle."""
+"""The server job end to end: features -> two-tower training -> ONNX and TFLite -> parity -> bundle."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 
 from edge.features import FeatureSpec
 from export.bundle import popularity_priors, write_bundle
-from export.convert import Parity, check_parity, export_onnx
+from export.convert import Parity, check_parity, export_onnx, export_tflite
 from export.data.contract import Dataset
 from export.data.split import LeaveLastOut, leave_last_out
 from export.features import catalogue_features
@@ -21,6 +21,8 @@ from export.models import FusionModel
 from export.train import TrainConfig, item_embeddings, make_examples, train_two_tower
 
 PARITY_TOLERANCE = 0.99
+# The fixed-shape TFLite models run one row at a time, so their parity sample is smaller.
+TFLITE_PARITY_ROWS = 64
 
 
 @dataclass
@@ -85,14 +87,17 @@ def build_bundle(
     fusion = FusionModel(model.items.content).eval()
     parity: list[Parity] = []
     with tempfile.TemporaryDirectory() as scratch:
-        paths = {
-            "interest": export_onnx(model.interest, {k: torch.from_numpy(v[:2]) for k, v in interest_inputs.items()}, Path(scratch) / "interest.onnx"),
-            "fusion": export_onnx(fusion, {"features": torch.from_numpy(fusion_inputs["features"][:2])}, Path(scratch) / "fusion.onnx"),
-        }
-        for name, module, inputs in (("interest", model.interest, interest_inputs), ("fusion", fusion, fusion_inputs)):
-            p = check_parity(module, paths[name], "onnx", inputs, name)
-            p.check(PARITY_TOLERANCE)
-            parity.append(p)
+        modules = {"interest": (model.interest, interest_inputs), "fusion": (fusion, fusion_inputs)}
+        files: dict[str, dict[str, Path]] = {}
+        for name, (module, inputs) in modules.items():
+            # ONNX keeps a dynamic batch axis; TFLite is converted at batch 1 (fixed shapes).
+            onnx_path = export_onnx(module, {k: torch.from_numpy(v[:2]) for k, v in inputs.items()}, Path(scratch) / f"{name}.onnx")
+            tflite_path = export_tflite(module, {k: torch.from_numpy(v[:1]) for k, v in inputs.items()}, Path(scratch) / f"{name}.tflite")
+            files[name] = {"onnx": onnx_path, "tflite": tflite_path}
+            for backend, path, batch in (("onnx", onnx_path, None), ("tflite", tflite_path, 1)):
+                p = check_parity(module, path, backend, {k: v[:TFLITE_PARITY_ROWS] if batch else v for k, v in inputs.items()}, name, batch)
+                p.check(PARITY_TOLERANCE)
+                parity.append(p)
         timings["export_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -114,7 +119,8 @@ def build_bundle(
             out,
             ds.items,
             emb,
-            {name: {"onnx": p} for name, p in paths.items()},
+            files,
+            {name: list(inputs) for name, (_, inputs) in modules.items()},
             priors,
             spec,
             cfg.history_len,

@@ -22,12 +22,22 @@ def test_training_lowers_the_loss_and_parity_holds(tiny_build):
     assert all(p.min_cosine >= 0.99 and p.n > 0 for p in tiny_build.parity)
 
 
-def test_bundle_beats_popularity_on_planted_groups(tiny_build):
-    report = evaluate([BundleScorer(tiny_build.bundle), PopularityScorer()], tiny_build.split)
+def test_bundle_carries_both_backends_with_parity_on_each(tiny_build):
+    from edge.bundle import Bundle
+
+    b = Bundle.open(tiny_build.bundle)
+    for name in ("interest", "fusion"):
+        assert set(b.model_paths(name)) == {"onnx", "tflite"}
+    assert {(p.model, p.backend) for p in tiny_build.parity} == {(m, k) for m in ("interest", "fusion") for k in ("onnx", "tflite")}
+
+
+def test_bundle_beats_popularity_on_planted_groups_on_both_backends(tiny_build):
+    report = evaluate([BundleScorer(tiny_build.bundle, "onnx"), BundleScorer(tiny_build.bundle, "tflite"), PopularityScorer()], tiny_build.split)
     rows = {r["model"]: r for r in report.rows}
-    bundle_row = next(r for name, r in rows.items() if name.startswith("bundle"))
-    assert bundle_row["hr@10"] >= rows["popularity"]["hr@10"]
-    assert bundle_row["hr@10"] > 0.5  # 20 candidates of the user's group, top-10
+    onnx, tflite = rows["bundle (onnx, int8 catalogue)"], rows["bundle (tflite, int8 catalogue)"]
+    assert onnx["hr@10"] >= rows["popularity"]["hr@10"]
+    assert onnx["hr@10"] > 0.5  # 20 candidates of the user's group, top-10
+    assert abs(onnx["ndcg@10"] - tflite["ndcg@10"]) < 0.02
 
 
 def test_failed_parity_is_refused(tmp_path):
@@ -88,3 +98,18 @@ def test_device_record_refuses_unknown_item(tiny_build, tmp_path):
     with pytest.raises(HistoryError, match="not in the installed bundle"):
         rec.record("alice", "nope", "play")
     rec.close()
+
+
+def test_both_backends_give_the_same_top10_on_the_device(tiny_build, tmp_path):
+    onnx = Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=["onnx"])
+    tflite = Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=["tflite"])
+    assert onnx.interest.backend == "onnx" and tflite.interest.backend == "tflite"
+    now = 1_750_000_000
+    for n, it in enumerate(onnx.bundle.items[1:12:2]):
+        onnx.record("bob", it.item_id, "play", timestamp=now + n * 60)
+    ctx = Context.at(now + 3600)
+    a, b = onnx.recommend("bob", 10, ctx), tflite.recommend("bob", 10, ctx)
+    assert [r.item_id for r in a] == [r.item_id for r in b]
+    np.testing.assert_allclose([r.score for r in a], [r.score for r in b], atol=1e-4)
+    onnx.close()
+    tflite.close()

@@ -30,12 +30,14 @@ class Model(Protocol):
 BACKENDS: tuple[str, ...] = ("onnx", "tflite")
 
 
-def load_model(paths: dict[str, Path], order: Sequence[str] = BACKENDS, threads: int = 1) -> Model:
+def load_model(paths: dict[str, Path], order: Sequence[str] = BACKENDS, threads: int = 1, input_names: Sequence[str] | None = None) -> Model:
     """Load the first model in ``order`` for which a file and a working backend exist.
 
     :param paths: backend name -> model file, e.g. ``{"onnx": Path("models/interest.onnx")}``.
     :param order: backends to try, best first.
     :param threads: intra-op threads for the backend.
+    :param input_names: the model's inputs in argument order, for files that name them
+        positionally (TFLite from litert-torch).
     :raises BackendError: listing why each backend failed.
     """
     reasons = []
@@ -52,7 +54,7 @@ def load_model(paths: dict[str, Path], order: Sequence[str] = BACKENDS, threads:
             if name == "tflite":
                 from edge.backends.tflite import TFLiteModel
 
-                return TFLiteModel(path, threads)
+                return TFLiteModel(path, threads, input_names)
             reasons.append(f"{name}: unknown backend (known: {', '.join(BACKENDS)})")
         except BackendError as exc:
             reasons.append(f"{name}: {exc}")

@@ -5,7 +5,9 @@ Only fixed-shape models are supported (LiteRT's converter exports fixed shapes).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -32,7 +34,12 @@ class TFLiteModel:
 
     backend = "tflite"
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
+    def __init__(self, path: str | Path, threads: int = 1, input_names: Sequence[str] | None = None) -> None:
+        """Load ``path``.
+
+        :param input_names: the model's inputs in argument order. litert-torch names converted
+            inputs positionally (``args_0``, ``args_1``...); these names replace them.
+        """
         Interpreter = _interpreter_class()
         try:
             self._interp = Interpreter(model_path=str(path), num_threads=threads)
@@ -40,8 +47,17 @@ class TFLiteModel:
         except Exception as exc:
             raise BackendError(f"{path}: TFLite interpreter cannot load the model ({exc})") from None
         details = self._interp.get_input_details()
-        # Converters name inputs like "serving_default_history:0"; match on the bare name.
-        self._inputs = {d["name"].split("serving_default_")[-1].split(":")[0]: d for d in details}
+        self._inputs = {}
+        for d in details:
+            # Converters name inputs like "serving_default_history:0"; keep the bare name.
+            name = d["name"].split("serving_default_")[-1].split(":")[0]
+            positional = re.fullmatch(r"args_(\d+)", name)
+            if positional and input_names is not None:
+                pos = int(positional.group(1))
+                if pos >= len(input_names):
+                    raise BackendError(f"{path}: input {name} has no name; the bundle lists {list(input_names)}")
+                name = input_names[pos]
+            self._inputs[name] = d
         self.input_names = tuple(self._inputs)
         self._output = self._interp.get_output_details()[0]["index"]
 
