@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,18 +72,58 @@ def export_onnx(module: torch.nn.Module, example: dict[str, torch.Tensor], path:
     return path
 
 
+class ConversionError(EdgeError):
+    """A model could not be converted; the message carries the converter's own log."""
+
+
+@contextlib.contextmanager
+def _captured_native_output():
+    """Send file descriptors 1 and 2 to a temporary file for the duration.
+
+    The LiteRT converter and its TensorFlow/absl/torchao dependencies print progress and INFO
+    lines from C++ straight to the terminal; they bury the pipeline's own report. The captured
+    text is attached to the error if the conversion fails.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield log
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def export_tflite(module: torch.nn.Module, example: dict[str, torch.Tensor], path: Path) -> Path:
     """Convert ``module`` to TFLite with litert-torch at the example's fixed shapes (LiteRT's
     converter supports no dynamic axes); inputs are named positionally (``args_0``...), so the
-    bundle records their names in argument order."""
-    try:
-        import litert_torch
-    except ImportError:
-        raise ParityError("TFLite export needs litert-torch: pip install 'edgerec[export]'") from None
+    bundle records their names in argument order.
+
+    :raises ConversionError: litert-torch is missing or fails, with its log.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        litert_torch.convert(module.eval(), tuple(example.values())).export(str(path))
+    with _captured_native_output() as log:
+        try:
+            import litert_torch
+            from litert_torch import progress
+
+            progress.console.quiet = True  # its rich console prints every conversion stage
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                litert_torch.convert(module.eval(), tuple(example.values())).export(str(path))
+        except ImportError:
+            raise ConversionError("TFLite export needs litert-torch: pip install 'edgerec[export]'") from None
+        except Exception as exc:
+            log.seek(0)
+            tail = log.read()[-4000:].decode("utf-8", "replace")
+            raise ConversionError(f"litert-torch could not convert the model to {path.name}: {exc}\n{tail}") from exc
     return path
 
 

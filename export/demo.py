@@ -45,14 +45,14 @@ def run_demo(workdir: str | Path = "edgerec-demo", seed: int = 0, n_items: int =
     stage("demo data", t)
     say(f"  {len(ds.items)} items, {len(set(ds.interactions.user_ids))} users, {len(ds.interactions)} events")
 
-    say("server: features -> train two-tower -> ONNX -> parity -> bundle")
+    say("server: features -> train two-tower -> ONNX + TFLite -> parity -> bundle")
     t = time.perf_counter()
     result = build_bundle(ds, work / "bundle", TrainConfig(steps=steps, threads=workers), workers=workers, cache_dir=work / "cache")
     stage("build bundle", t)
     for name, secs in result.timings.items():
         say(f"    {name:<12} {secs:6.2f} s")
     for p in result.parity:
-        say(f"    parity {p.model:<8} {p.backend}: min cosine {p.min_cosine:.5f} over {p.n} held-out inputs")
+        say(f"    parity {p.model:<8} {p.backend:<6}: min cosine {p.min_cosine:.5f} against PyTorch over {p.n} inputs")
 
     t = time.perf_counter()
     report = evaluate([BundleScorer(result.bundle, "onnx"), BundleScorer(result.bundle, "tflite"), *default_baselines()], result.split)

@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edge.context import context_matrix
 from edge.features import FeatureSpec
+from edge.ranking import history_window
 from export.bundle import popularity_priors, write_bundle
 from export.convert import Parity, check_parity, export_onnx, export_tflite
 from export.data.contract import Dataset
 from export.data.split import LeaveLastOut, leave_last_out
 from export.features import catalogue_features
 from export.models import FusionModel
-from export.train import TrainConfig, item_embeddings, make_examples, train_two_tower
+from export.train import TrainConfig, item_embeddings, train_two_tower
 
 PARITY_TOLERANCE = 0.99
 # The fixed-shape TFLite models run one row at a time, so their parity sample is smaller.
@@ -79,10 +81,17 @@ def build_bundle(
 
     t = time.perf_counter()
     rng = np.random.default_rng(cfg.seed + 1)
-    ex = make_examples(split, cfg.history_len)
-    pick = rng.choice(len(ex.target), size=min(256, len(ex.target)), replace=False)
-    hist = emb[ex.history[pick].clip(min=0)] * ex.mask[pick][..., None]
-    interest_inputs = {"history": hist.astype(np.float32), "mask": ex.mask[pick], "context": ex.context[pick]}
+    # Held-out inputs: each test user's whole training history at the time of the held-out
+    # event; no training example saw these windows or contexts.
+    pick = rng.choice(len(split.test_users), size=min(256, len(split.test_users)), replace=False)
+    windows = [history_window(split.train_sequences[u], cfg.history_len) for u in split.test_users[pick]]
+    idx = np.stack([w[0] for w in windows])
+    mask = np.stack([w[1] for w in windows])
+    interest_inputs = {
+        "history": (emb[idx.clip(min=0)] * mask[..., None]).astype(np.float32),
+        "mask": mask,
+        "context": context_matrix(split.test_timestamps[pick]),
+    }
     fusion_inputs = {"features": feats[rng.choice(len(feats), size=min(256, len(feats)), replace=False)]}
     fusion = FusionModel(model.items.content).eval()
     parity: list[Parity] = []
