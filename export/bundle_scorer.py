@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.backends import load_model
 from edge.bundle import Bundle
 from edge.context import context_matrix
 from edge.errors import BundleError
