@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -12,6 +11,7 @@ from tqdm.auto import tqdm
 
 from edge.features import FeatureSpec, item_vector
 from export.data.contract import Item
+from export.parallel import process_pool
 
 
 def _one(args: tuple[Item, dict]) -> np.ndarray:
@@ -52,7 +52,7 @@ def catalogue_features(
     bar = tqdm(total=len(jobs), desc="features", unit="item", disable=not progress)
     out = []
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             for vec in pool.map(_one, jobs, chunksize=16):
                 out.append(vec)
                 bar.update()

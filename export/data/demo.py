@@ -35,7 +35,6 @@ import math
 import os
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +44,7 @@ import numpy as np
 
 from edge.errors import DataError
 from export.data.contract import Interactions, Item, write_interactions, write_items
+from export.parallel import process_pool
 
 __all__ = [
     "DemoData",
@@ -1317,7 +1317,7 @@ def generate_demo(
                 if progress is not None:
                     progress(done, total)
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with process_pool(workers) as pool:
                 for done, _ in enumerate(pool.map(_write_media, cat.jobs, chunksize=8), start=1):
                     if progress is not None:
                         progress(done, total)
