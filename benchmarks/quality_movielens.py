@@ -40,9 +40,10 @@ class ALSScorer:
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
-        self.model = AlternatingLeastSquares(factors=self.factors, iterations=self.iterations, random_state=self.seed)
-        # implicit parallelises itself and asks for a single-threaded BLAS underneath.
+        # implicit parallelises itself and asks for a single-threaded BLAS underneath; it checks
+        # the BLAS configuration when the model is constructed.
         with threadpool_limits(1, "blas"):
+            self.model = AlternatingLeastSquares(factors=self.factors, iterations=self.iterations, random_state=self.seed)
             self.model.fit(split.train.tocsr(), show_progress=False)
 
     def score(self, users: np.ndarray) -> np.ndarray:
