@@ -5,7 +5,6 @@ Encoded here once so the server's training code and the device's runtime cannot 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -31,17 +30,20 @@ class Context:
 
     def vector(self) -> np.ndarray:
         """float32 ``(CONTEXT_DIM,)``: hour and weekday on the unit circle, then 1.0 for a speaker."""
-        h = 2 * math.pi * (self.hour % 24) / 24
-        d = 2 * math.pi * (self.weekday % 7) / 7
-        return np.array([math.sin(h), math.cos(h), math.sin(d), math.cos(d), float(self.device == "speaker")], np.float32)
+        return _encode(np.array([self.hour]), np.array([self.weekday]), self.device)[0]
 
 
 def context_matrix(timestamps: np.ndarray, device: str = "tv") -> np.ndarray:
     """Vectorised :meth:`Context.vector` for many Unix timestamps (UTC); shape ``(n, CONTEXT_DIM)``."""
     ts = np.asarray(timestamps, dtype=np.int64)
-    hour = (ts // 3600) % 24
     weekday = (ts // 86400 + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)
-    h = 2 * np.pi * hour / 24
-    d = 2 * np.pi * weekday / 7
-    speaker = np.full(ts.shape, float(device == "speaker"))
+    return _encode((ts // 3600) % 24, weekday, device)
+
+
+def _encode(hour: np.ndarray, weekday: np.ndarray, device: str) -> np.ndarray:
+    # The one definition of the encoding: training (context_matrix) and the device
+    # (Context.vector) must never drift apart.
+    h = 2 * np.pi * (hour % 24) / 24
+    d = 2 * np.pi * (weekday % 7) / 7
+    speaker = np.full(h.shape, float(device == "speaker"))
     return np.stack([np.sin(h), np.cos(h), np.sin(d), np.cos(d), speaker], axis=1).astype(np.float32)

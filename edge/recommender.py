@@ -85,8 +85,8 @@ class Recommender:
         t1 = time.perf_counter()
         done = []
         if known:
-            for e in self.history.recent(profile, 10_000):
-                if e.item_id in self.bundle.index and (e.kind in NEGATIVE_KINDS or e.kind == "complete"):
+            for e in self.history.recent(profile, 10_000, kinds=[*NEGATIVE_KINDS, "complete"]):
+                if e.item_id in self.bundle.index:
                     done.append(self.bundle.index[e.item_id])
         exclude = np.array(sorted(set(done) | set(rows)), dtype=np.int64)
         if context.device == "speaker":
