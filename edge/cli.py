@@ -12,6 +12,9 @@ from typing import Sequence
 
 from edge.errors import EdgeError
 
+#: Modules with a ``register(subparsers)`` function for device-side command groups.
+DEVICE_COMMAND_MODULES: tuple[str, ...] = ("edge.features.cli", "edge.history_cli")
+
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from edge.context import Context
@@ -87,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("bundle", help="bundle folder")
     v.set_defaults(func=_cmd_bundle_verify)
 
+    # Device command groups live beside what they drive; each module adds its own subparsers.
+    from importlib import import_module
+
+    for name in DEVICE_COMMAND_MODULES:
+        import_module(name).register(sub)
     for ep in entry_points(group="edgerec.commands"):
         ep.load()(sub)
     return parser
