@@ -1,0 +1,93 @@
+"""Detecting a damaged history file and moving it aside, never overwriting anything.
+
+A damaged file is renamed with a UTC timestamp (``history.db.corrupt-20261123T134012Z``),
+together with its ``-wal``, ``-shm`` and ``-journal`` companions under the same stamp, so
+SQLite can still open the moved copy with its WAL for forensics. The caller then creates a
+fresh file and recommendations start cold.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+#: Files up to this size get ``PRAGMA integrity_check`` on open, which also cross-checks
+#: every index against its table; bigger ones get ``quick_check`` (every page, record and
+#: freelist, but not the index contents), which is several times faster on a file of a
+#: million events and still finds torn or garbled pages. See benchmarks/README.md.
+FULL_CHECK_MAX_BYTES = 32 * 1024 * 1024
+
+#: SQLite primary result codes that mean the file's bytes are damaged.
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+COMPANIONS: tuple[str, ...] = ("-wal", "-shm", "-journal")
+
+
+class Corrupt(Exception):
+    """Internal: the file is damaged (the reason is the message)."""
+
+
+def is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """Whether a SQLite error says the file is damaged (as opposed to locked, missing,
+    read-only or full)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    msg = str(exc).lower()
+    return "malformed" in msg or "not a database" in msg or "corrupt" in msg
+
+
+def check_integrity(conn: sqlite3.Connection, size_bytes: int) -> None:
+    """Run ``integrity_check`` (small files) or ``quick_check`` (large ones).
+
+    :raises Corrupt: with the first problems SQLite reports.
+    """
+    pragma = "integrity_check" if size_bytes <= FULL_CHECK_MAX_BYTES else "quick_check"
+    try:
+        rows = [r[0] for r in conn.execute(f"PRAGMA {pragma}(5)")]
+    except sqlite3.DatabaseError as exc:
+        if is_corruption(exc):
+            raise Corrupt(str(exc)) from None
+        raise
+    if rows != ["ok"]:
+        raise Corrupt(f"{pragma}: " + "; ".join(rows))
+
+
+def move_aside(path: Path, now: datetime | None = None) -> Path:
+    """Rename ``path`` and its companions to ``<name>.corrupt-<UTC stamp>[-N]``.
+
+    Never replaces an existing file: the stamp gets ``-2``, ``-3``... until every target name
+    is free. Returns the new path of the main file.
+
+    :raises OSError: when a file cannot be renamed (read-only folder...).
+    """
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    sources = [Path(f"{path}{s}") for s in ("", *COMPANIONS)]
+    n = 1
+    while True:
+        base = f"{path}.corrupt-{stamp}" + (f"-{n}" if n > 1 else "")
+        targets = [Path(f"{base}{s}") for s in ("", *COMPANIONS)]
+        if not any(t.exists() for t in targets):
+            break
+        n += 1
+    for src, dst in zip(sources, targets):
+        if src.exists():
+            _move_no_clobber(src, dst)
+    return targets[0]
+
+
+def _move_no_clobber(src: Path, dst: Path) -> None:
+    # os.rename silently replaces dst on POSIX; a hard link fails instead when dst exists.
+    try:
+        os.link(src, dst)
+    except (OSError, NotImplementedError) as exc:
+        if isinstance(exc, FileExistsError):
+            raise
+        # Filesystems without hard links (FAT on a USB stick): check, then rename.
+        if dst.exists():
+            raise FileExistsError(dst) from None
+        os.rename(src, dst)
+        return
+    os.unlink(src)

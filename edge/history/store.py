@@ -1,0 +1,683 @@
+"""The household's history in one SQLite file: :class:`HistoryStore`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+import sqlite_utils
+
+from edge.errors import HistoryError
+from edge.history import aggregates
+from edge.history.events import (
+    EVENT_COLUMNS,
+    EVENT_KINDS,
+    MAX_BATCH_EVENTS,
+    MAX_ID_LEN,
+    Event,
+    check_id,
+    check_number,
+    event_from_row,
+    event_row,
+)
+from edge.history.local_items import LOCAL_ITEM_KINDS, MAX_TITLE_LEN, LocalItem, decode_embedding, encode_embedding
+from edge.history.migrations import schema_version, upgrade
+from edge.history.recovery import Corrupt, check_integrity, is_corruption, move_aside
+from edge.history.schema import GUEST_PROFILE, HOUSEHOLD, VERSION_KEY
+
+log = logging.getLogger("edge.history")
+
+#: Accepted ``synchronous`` settings. OFF is refused: it can lose acknowledged events.
+SYNCHRONOUS_MODES: tuple[str, ...] = ("NORMAL", "FULL", "EXTRA")
+#: Events deleted per retention transaction, so the write lock is held only briefly.
+RETENTION_CHUNK = 500
+#: A profile may exceed its event cap by this fraction before it is trimmed back to the cap,
+#: so a profile at its cap does not pay a delete on every insert.
+RETENTION_SLACK = 0.01
+#: The WAL file is truncated back to this size after a checkpoint (bytes).
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
+MAX_SETTING_LEN = 4096
+EXPORT_FORMAT = "edgerec-history-export/1"
+
+_SELECT_EVENTS = f"SELECT id, {', '.join(EVENT_COLUMNS)} FROM events"
+_INSERT_EVENT = f"INSERT INTO events (id, {', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})"
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What :meth:`HistoryStore.forget` removed. ``wal_truncated`` is False when another
+    connection kept the WAL file busy: its old pages are overwritten or truncated at the
+    next checkpoint instead."""
+
+    profile: str
+    events: int
+    local_items: int
+    settings: int
+    wal_truncated: bool
+
+
+class HistoryStore:
+    """Profiles, events, running aggregates, local items and settings in one SQLite file.
+
+    >>> store = HistoryStore("history.db")
+    >>> store.add_profile("alice")
+    >>> store.record("alice", "v00012", "complete", value=0.97, device="tv", tags=["drama"])
+    >>> store.recent("alice", 50)              # newest first
+    >>> store.tag_counts("alice")              # {"drama": 1}
+    >>> store.forget("alice")                  # every trace, then VACUUM
+
+    Durability: WAL journal; each :meth:`record_many` batch is one transaction, so a crash or
+    power cut keeps a whole acknowledged batch or nothing of an unacknowledged one (power cuts
+    need ``synchronous="FULL"``; with ``"NORMAL"`` the last commits may roll back).
+
+    Concurrency: one writer and any number of readers, each process or thread with its own
+    store (a store may also be shared between threads; its calls are then serialised). Write
+    transactions start with ``BEGIN IMMEDIATE``, so a second writer waits up to
+    ``busy_timeout_ms`` instead of failing with "database is locked"; readers never wait
+    for the writer.
+
+    Opening checks the file's integrity (see :mod:`edge.history.recovery`). A damaged file is
+    moved aside with a timestamped name, a warning is logged on ``edge.history``, a fresh
+    history is started and :attr:`recovered_from` names the moved file.
+
+    :param path: the SQLite file; created when missing (its folder must exist).
+    :param synchronous: ``"FULL"`` (survives power cuts), ``"NORMAL"`` (survives crashes of
+        the app, fewer flash writes) or ``"EXTRA"``; chosen by the device profile.
+    :param busy_timeout_ms: how long a writer waits for another writer's lock.
+    :param max_events_per_profile: cap on stored events per profile (``None``: no cap); the
+        oldest go first.
+    :param max_age_days: events older than this are deleted (``None``: kept).
+    :param recover: move a damaged file aside and start fresh (``True``) or raise.
+    :raises HistoryError: a bad parameter, a folder that does not exist, a file that cannot
+        be opened, a damaged file with ``recover=False``, a file of another application or
+        of a newer edgerec.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 5000,
+        max_events_per_profile: int | None = 100_000,
+        max_age_days: float | None = None,
+        recover: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        if not isinstance(synchronous, str) or synchronous.upper() not in SYNCHRONOUS_MODES:
+            raise HistoryError(
+                f"synchronous={synchronous!r}; expected one of {list(SYNCHRONOUS_MODES)} "
+                "(OFF is refused: a power cut could lose acknowledged events)"
+            )
+        self.synchronous = synchronous.upper()
+        if isinstance(busy_timeout_ms, bool) or not isinstance(busy_timeout_ms, int) or busy_timeout_ms < 0:
+            raise HistoryError(f"busy_timeout_ms={busy_timeout_ms!r}; expected a whole number of milliseconds >= 0")
+        self.busy_timeout_ms = busy_timeout_ms
+        if max_events_per_profile is not None and (isinstance(max_events_per_profile, bool) or not isinstance(max_events_per_profile, int) or max_events_per_profile < 1):
+            raise HistoryError(f"max_events_per_profile={max_events_per_profile!r}; expected a whole number >= 1 or None")
+        self.max_events_per_profile = max_events_per_profile
+        self.max_age_days = None if max_age_days is None else check_number("max_age_days", max_age_days, 1e-6, 1e6)
+        #: Where the damaged file was moved when this store had to start fresh, else None.
+        self.recovered_from: Path | None = None
+        self._lock = threading.RLock()
+        self._closed = False
+        try:
+            self.db = self._connect()
+        except Corrupt as exc:
+            if not recover:
+                raise HistoryError(f"{self.path}: the history database is damaged ({exc}); open it with recover=True to move it aside and start fresh") from None
+            try:
+                self.recovered_from = move_aside(self.path)
+            except OSError as move_exc:
+                raise HistoryError(f"{self.path}: the history database is damaged ({exc}) and could not be moved aside ({move_exc}); free the folder or move it by hand") from None
+            log.warning(
+                "history database %s is damaged (%s); moved it to %s and started an empty history: recommendations start cold",
+                self.path, exc, self.recovered_from,
+            )
+            try:
+                self.db = self._connect()
+            except Corrupt as again:
+                raise HistoryError(f"{self.path}: a fresh history database is reported damaged too ({again}); check the storage") from None
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite_utils.Database:
+        p = self.path
+        if p.is_dir():
+            raise HistoryError(f"{p} is a folder; pass a file path such as {p / 'history.db'}")
+        if not p.parent.is_dir():
+            raise HistoryError(f"{p.parent} does not exist; create the folder first")
+        size = sum(os.path.getsize(f) for f in (p, Path(f"{p}-wal")) if f.exists())
+        try:
+            conn = sqlite3.connect(str(p), timeout=self.busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{p}: cannot open the history database ({exc}); check the path and its permissions") from None
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+            db = sqlite_utils.Database(conn)
+            db.enable_wal()
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            # Deleted rows are zeroed in place, not left in free pages.
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+            check_integrity(conn, size)
+            upgrade(db)
+            return db
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                if is_corruption(exc):
+                    raise Corrupt(str(exc)) from None
+                raise HistoryError(f"{p}: cannot open the history database ({exc}); check its permissions and free space") from None
+            raise
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self.db.conn.close()
+
+    def __enter__(self) -> "HistoryStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HistoryStore({str(self.path)!r}, synchronous={self.synchronous!r})"
+
+    @property
+    def schema_version(self) -> int:
+        """The file's schema version."""
+        with self._reading("read the schema version") as conn:
+            return schema_version(conn)
+
+    # -- transactions ------------------------------------------------------------------------
+
+    def _error(self, what: str, exc: sqlite3.Error) -> HistoryError:
+        msg = str(exc)
+        if isinstance(exc, sqlite3.DatabaseError) and is_corruption(exc):
+            hint = "the file is damaged; close and reopen the store to move it aside and start a fresh history"
+        elif "locked" in msg or "busy" in msg:
+            hint = f"another connection held the write lock for more than {self.busy_timeout_ms} ms; retry, or raise busy_timeout_ms"
+        elif "full" in msg:
+            hint = "the disk is full; free some space"
+        else:
+            hint = "nothing of this operation was stored"
+        return HistoryError(f"{self.path}: could not {what} ({msg}); {hint}")
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise HistoryError(f"{self.path}: the history store is closed; open a new HistoryStore")
+        return self.db.conn
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, where the busy timeout applies; a deferred
+        # transaction that upgrades from read to write fails at once with "database is locked".
+        with self._lock:
+            conn = self._conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error(what, exc) from None
+                raise
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[sqlite3.Connection]:
+        # One read transaction: every statement inside sees the same snapshot.
+        with self._lock:
+            conn = self._conn()
+            try:
+                conn.execute("BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error(what, exc) from None
+                raise
+
+    def _require_profiles(self, conn: sqlite3.Connection, profiles: Iterable[str]) -> None:
+        wanted = list(dict.fromkeys(profiles))
+        found = {r[0] for r in conn.execute(f"SELECT profile FROM profiles WHERE profile IN ({','.join('?' * len(wanted))})", wanted)}
+        missing = [p for p in wanted if p not in found]
+        if missing:
+            known = [r[0] for r in conn.execute("SELECT profile FROM profiles ORDER BY rowid LIMIT 10")]
+            raise HistoryError(f"unknown profile {missing[0]!r}; create it with add_profile() first (known: {known})")
+
+    # -- profiles ----------------------------------------------------------------------------
+
+    def add_profile(self, profile: str, age_limit: int | None = None) -> None:
+        """Create a profile; a no-op when it exists.
+
+        :param age_limit: the viewer's age limit in years, or None.
+        :raises HistoryError: a malformed id or age limit.
+        """
+        check_id("profile", profile)
+        if age_limit is not None:
+            age_limit = int(check_number("age_limit", age_limit, 0, 120))
+        with self._write(f"add profile {profile!r}"):
+            self.db["profiles"].insert({"profile": profile, "created_at": time.time(), "age_limit": age_limit, "is_guest": 0}, ignore=True)
+
+    def profiles(self) -> list[str]:
+        """Every profile id, oldest first (the guest profile included)."""
+        with self._lock:
+            try:
+                return [r[0] for r in self._conn().execute("SELECT profile FROM profiles ORDER BY rowid")]
+            except sqlite3.Error as exc:
+                raise self._error("list profiles", exc) from None
+
+    # -- events ------------------------------------------------------------------------------
+
+    def record_many(self, events: Sequence[Event]) -> list[int]:
+        """Validate and store a batch of events, and their aggregates, in one transaction.
+
+        At most :data:`~edge.history.events.MAX_BATCH_EVENTS` per call. Retention caps are
+        applied afterwards, in their own small transactions.
+
+        :returns: the ids of the stored events, in order; once returned, they survive a crash.
+        :raises HistoryError: an unknown profile, an unknown kind or device, a timestamp before
+            2000 or more than 2 days ahead, a malformed id, tag or number, an oversized batch,
+            or a write that failed; then nothing of the batch is stored.
+        """
+        events = list(events)
+        if not events:
+            return []
+        if len(events) > MAX_BATCH_EVENTS:
+            raise HistoryError(f"a batch of {len(events)} events; at most {MAX_BATCH_EVENTS} per record_many() call, split it")
+        now = time.time()
+        rows = []
+        counted = []
+        for ev in events:
+            if not isinstance(ev, Event):
+                raise HistoryError(f"record_many() takes Event objects, got {type(ev).__name__}")
+            row, tags = event_row(ev, now)
+            rows.append(row)
+            counted.append((row[0], row[2], row[7], tags))
+        tag_deltas, hour_deltas = aggregates.deltas(counted)
+        profiles = list(dict.fromkeys(r[0] for r in rows))
+        with self._write(f"store {len(rows)} event(s)") as conn:
+            self._require_profiles(conn, profiles)
+            # Ids are assigned here, under the write lock, so the caller learns them without a
+            # round trip per row.
+            first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
+            ids = list(range(first, first + len(rows)))
+            conn.executemany(_INSERT_EVENT, [(i, *r) for i, r in zip(ids, rows)])
+            aggregates.add(conn, tag_deltas, hour_deltas)
+        for profile in profiles:
+            try:
+                self._trim(profile, now, slack=True)
+            except HistoryError as exc:
+                # The batch is committed: failing here would make the caller store it twice.
+                log.warning("retention after insert skipped: %s", exc)
+        return ids
+
+    def record(
+        self,
+        profile: str,
+        item_id: str,
+        kind: str = "play",
+        timestamp: float | None = None,
+        value: float | None = None,
+        *,
+        hour: int | None = None,
+        weekday: int | None = None,
+        device: str | None = None,
+        position_s: float | None = None,
+        surface: str | None = None,
+        tags: Iterable[str] = (),
+    ) -> int:
+        """Store one event (see :class:`Event` for the fields and :meth:`record_many`).
+
+        :param timestamp: Unix seconds; now when None.
+        :returns: the event's id.
+        :raises HistoryError: as :meth:`record_many`.
+        """
+        ts = time.time() if timestamp is None else timestamp
+        # A bare string is passed through so validation can refuse it with a clear message.
+        tags = tags if isinstance(tags, str) else tuple(tags or ())
+        ev = Event(profile, item_id, kind, ts, value, hour, weekday, device, position_s, surface, tags)
+        return self.record_many([ev])[0]
+
+    def recent(self, profile: str, n: int = 50, kinds: Iterable[str] | None = None) -> list[Event]:
+        """The last ``n`` events of ``profile``, newest first (ties by id), with their kinds and
+        context, in one query that walks ``idx_events_recent`` backwards.
+
+        :param kinds: only these kinds (None: all).
+        :raises HistoryError: an unknown profile or kind, or a negative ``n``.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise HistoryError(f"n={n!r}; expected a whole number >= 0")
+        sql = f"{_SELECT_EVENTS} WHERE profile = ?"
+        params: list[object] = [profile]
+        if kinds is not None:
+            kinds = _check_kinds(kinds)
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params += kinds
+        sql += " ORDER BY timestamp DESC, id DESC LIMIT ?"
+        params.append(n)
+        with self._lock:
+            try:
+                rows = self._conn().execute(sql, params).fetchall()
+                if not rows:
+                    self._require_profiles(self._conn(), [profile])
+            except sqlite3.Error as exc:
+                raise self._error(f"read events of {profile!r}", exc) from None
+        return [event_from_row(r) for r in rows]
+
+    def count(self, profile: str | None = None) -> int:
+        """Number of events stored, for one profile or all."""
+        with self._lock:
+            try:
+                if profile is None:
+                    return self._conn().execute("SELECT count(*) FROM events").fetchone()[0]
+                return self._conn().execute("SELECT coalesce(sum(n), 0) FROM hour_counts WHERE profile = ?", [profile]).fetchone()[0]
+            except sqlite3.Error as exc:
+                raise self._error("count events", exc) from None
+
+    def tag_counts(self, profile: str, kinds: Iterable[str] | None = None) -> dict[str, int]:
+        """Events of ``profile`` per tag (of the given kinds; all when None), most frequent
+        first, from the running aggregates.
+
+        :raises HistoryError: an unknown profile or kind.
+        """
+        return {k: n for k, n in self._aggregate("tag_counts", "tag", profile, kinds)}
+
+    def hour_counts(self, profile: str, kinds: Iterable[str] | None = None) -> list[int]:
+        """Events of ``profile`` per context hour, a list of 24 counts (hour 0 first), from the
+        running aggregates.
+
+        :raises HistoryError: an unknown profile or kind.
+        """
+        out = [0] * 24
+        for hour, n in self._aggregate("hour_counts", "hour", profile, kinds):
+            out[hour] = n
+        return out
+
+    def _aggregate(self, table: str, key: str, profile: str, kinds: Iterable[str] | None) -> list[tuple[Any, int]]:
+        sql = f"SELECT {key}, sum(n) AS total FROM {table} WHERE profile = ?"
+        params: list[object] = [profile]
+        if kinds is not None:
+            kinds = _check_kinds(kinds)
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params += kinds
+        sql += f" GROUP BY {key} HAVING total > 0 ORDER BY total DESC, {key}"
+        with self._reading(f"read {table} of {profile!r}") as conn:
+            self._require_profiles(conn, [profile])
+            return conn.execute(sql, params).fetchall()
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def enforce_retention(self, profile: str | None = None, now: float | None = None) -> int:
+        """Delete events beyond the caps (``max_events_per_profile``, ``max_age_days``),
+        oldest first, :data:`RETENTION_CHUNK` per transaction so other writers wait only
+        briefly; readers are never blocked. :meth:`record_many` calls this for the profiles it
+        wrote, allowing :data:`RETENTION_SLACK` over the count cap before trimming.
+
+        :param now: Unix seconds the age cap counts from (default now).
+        :returns: how many events were deleted.
+        :raises HistoryError: an unknown profile, or a write that failed (what was deleted
+            before stays deleted, with its aggregates).
+        """
+        now = time.time() if now is None else now
+        if profile is not None:
+            with self._reading("check profile") as conn:
+                self._require_profiles(conn, [profile])
+        return sum(self._trim(p, now, slack=False) for p in ([profile] if profile is not None else self.profiles()))
+
+    def _trim(self, profile: str, now: float, slack: bool) -> int:
+        cap = self.max_events_per_profile
+        cutoff = None if self.max_age_days is None else now - self.max_age_days * 86400
+        if cap is None and cutoff is None:
+            return 0
+        with self._lock:  # cheap read-only check first: most inserts need no trimming
+            try:
+                conn = self._conn()
+                excess = 0
+                if cap is not None:
+                    count = conn.execute("SELECT coalesce(sum(n), 0) FROM hour_counts WHERE profile = ?", [profile]).fetchone()[0]
+                    excess = count - cap if count > cap + (int(cap * RETENTION_SLACK) if slack else 0) else 0
+                old = False
+                if cutoff is not None:
+                    oldest = conn.execute("SELECT min(timestamp) FROM events WHERE profile = ?", [profile]).fetchone()[0]
+                    old = oldest is not None and oldest < cutoff
+            except sqlite3.Error as exc:
+                raise self._error(f"check retention of {profile!r}", exc) from None
+        if excess <= 0 and not old:
+            return 0
+        deleted = 0
+        while True:
+            with self._write(f"enforce retention on {profile!r}") as conn:
+                rows: list = []
+                if cutoff is not None:
+                    rows = conn.execute(
+                        "SELECT id, profile, kind, hour, tags FROM events WHERE profile = ? AND timestamp < ? ORDER BY timestamp, id LIMIT ?",
+                        [profile, cutoff, RETENTION_CHUNK],
+                    ).fetchall()
+                if not rows and cap is not None:
+                    count = conn.execute("SELECT coalesce(sum(n), 0) FROM hour_counts WHERE profile = ?", [profile]).fetchone()[0]
+                    if count > cap:
+                        rows = conn.execute(
+                            "SELECT id, profile, kind, hour, tags FROM events WHERE profile = ? ORDER BY timestamp, id LIMIT ?",
+                            [profile, min(RETENTION_CHUNK, count - cap)],
+                        ).fetchall()
+                if rows:
+                    conn.executemany("DELETE FROM events WHERE id = ?", [(r[0],) for r in rows])
+                    aggregates.subtract(conn, *aggregates.deltas(r[1:] for r in rows))
+            if not rows:
+                return deleted
+            deleted += len(rows)
+
+    # -- local items -------------------------------------------------------------------------
+
+    def add_local_item(
+        self,
+        item_id: str,
+        embedding: np.ndarray | Sequence[float],
+        profile: str | None = None,
+        kind: str | None = None,
+        title: str | None = None,
+    ) -> None:
+        """Store (or replace) content the device found itself, with its embedding.
+
+        :param embedding: 1-D, finite; stored as float32.
+        :param profile: the owner, removed with it by :meth:`forget`; None for the household.
+        :param kind: ``"audio"``, ``"video"`` or None.
+        :param title: shown in the UI (content metadata, not personal data).
+        :raises HistoryError: an unknown profile, a malformed id, kind or title, a bad
+            embedding, or an id already used by another profile's item.
+        """
+        check_id("item_id", item_id)
+        if profile is not None:
+            check_id("profile", profile)
+        if kind is not None and kind not in LOCAL_ITEM_KINDS:
+            raise HistoryError(f"local item kind {kind!r}; expected one of {list(LOCAL_ITEM_KINDS)} or None")
+        if title is not None:
+            check_id("title", title, MAX_TITLE_LEN)
+        dim, blob = encode_embedding(item_id, embedding)
+        with self._write(f"add local item {item_id!r}") as conn:
+            if profile is not None:
+                self._require_profiles(conn, [profile])
+            row = conn.execute("SELECT profile FROM local_items WHERE item_id = ?", [item_id]).fetchone()
+            if row is not None and row[0] != profile:
+                owner = "the household" if row[0] is None else f"profile {row[0]!r}"
+                raise HistoryError(f"local item {item_id!r} already belongs to {owner}; use another id or remove_local_item() first")
+            self.db["local_items"].upsert(
+                {"item_id": item_id, "profile": profile, "kind": kind, "title": title, "added_at": time.time(), "dim": dim, "embedding": blob},
+                pk="item_id",
+            )
+
+    def remove_local_item(self, item_id: str) -> bool:
+        """Delete one local item. Returns whether it existed."""
+        with self._write(f"remove local item {item_id!r}") as conn:
+            return conn.execute("DELETE FROM local_items WHERE item_id = ?", [item_id]).rowcount > 0
+
+    def local_items(self, profile: str | None = None) -> list[LocalItem]:
+        """Local items visible to ``profile`` (its own and the household's), or with None
+        the household's shared ones; oldest first.
+
+        :raises HistoryError: an unknown profile.
+        """
+        with self._reading("read local items") as conn:
+            rows = self._local_rows(conn, profile)
+        return [LocalItem(r[0], r[1], r[2], r[3], r[4], decode_embedding(r[5], r[6])) for r in rows]
+
+    def local_embeddings(self, profile: str | None = None, dim: int | None = None) -> tuple[list[str], np.ndarray]:
+        """Ids and float32 ``(n, dim)`` embeddings of the local items visible to ``profile``
+        (as :meth:`local_items`), ready to score next to the catalogue.
+
+        :param dim: keep only items of this dimension (items embedded by an older bundle).
+        :raises HistoryError: an unknown profile, or mixed dimensions without ``dim``.
+        """
+        with self._reading("read local items") as conn:
+            rows = self._local_rows(conn, profile)
+        if dim is not None:
+            rows = [r for r in rows if r[5] == dim]
+        dims = sorted({r[5] for r in rows})
+        if len(dims) > 1:
+            raise HistoryError(f"local items have embeddings of dims {dims}; pass dim= to pick the current bundle's")
+        width = dims[0] if dims else (dim or 0)
+        matrix = np.empty((len(rows), width), dtype=np.float32)
+        for i, r in enumerate(rows):
+            matrix[i] = decode_embedding(r[5], r[6])
+        return [r[0] for r in rows], matrix
+
+    def _local_rows(self, conn: sqlite3.Connection, profile: str | None) -> list[tuple]:
+        sql = "SELECT item_id, profile, kind, title, added_at, dim, embedding FROM local_items WHERE profile IS NULL"
+        params: list[object] = []
+        if profile is not None:
+            self._require_profiles(conn, [profile])
+            sql += " OR profile = ?"
+            params.append(profile)
+        return conn.execute(sql + " ORDER BY added_at, item_id", params).fetchall()
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def setting(self, key: str, profile: str | None = None, default: str | None = None) -> str | None:
+        """A household setting, or ``profile``'s own; ``default`` when unset."""
+        with self._lock:
+            try:
+                row = self._conn().execute("SELECT value FROM settings WHERE profile = ? AND key = ?", [profile or HOUSEHOLD, key]).fetchone()
+            except sqlite3.Error as exc:
+                raise self._error(f"read setting {key!r}", exc) from None
+        return default if row is None else row[0]
+
+    def set_setting(self, key: str, value: str, profile: str | None = None) -> None:
+        """Set a household setting, or ``profile``'s own (removed by :meth:`forget`).
+
+        :raises HistoryError: a malformed key or value, the reserved key ``schema_version``,
+            or an unknown profile.
+        """
+        check_id("setting key", key)
+        check_id("setting value", value, MAX_SETTING_LEN)
+        if key == VERSION_KEY and profile is None:
+            raise HistoryError(f"{VERSION_KEY!r} is reserved for the store; choose another key")
+        with self._write(f"set {key!r}") as conn:
+            if profile is not None:
+                check_id("profile", profile)
+                self._require_profiles(conn, [profile])
+            self.db["settings"].upsert({"profile": profile or HOUSEHOLD, "key": key, "value": value}, pk=("profile", "key"))
+
+    # -- privacy -----------------------------------------------------------------------------
+
+    def forget(self, profile: str) -> Forgotten:
+        """Remove every trace of ``profile``: its events, aggregates, local items, settings and
+        the profile itself (the guest profile stays, emptied). Then VACUUM rewrites the file
+        without free pages and a ``wal_checkpoint(TRUNCATE)`` empties the WAL file, so the
+        deleted bytes are gone from the database and its WAL.
+
+        :raises HistoryError: an unknown profile, or a write that failed (then nothing changed).
+        """
+        check_id("profile", profile)
+        with self._write(f"forget {profile!r}") as conn:
+            self._require_profiles(conn, [profile])
+            n_events = conn.execute("DELETE FROM events WHERE profile = ?", [profile]).rowcount
+            conn.execute("DELETE FROM tag_counts WHERE profile = ?", [profile])
+            conn.execute("DELETE FROM hour_counts WHERE profile = ?", [profile])
+            n_local = conn.execute("DELETE FROM local_items WHERE profile = ?", [profile]).rowcount
+            n_settings = conn.execute("DELETE FROM settings WHERE profile = ?", [profile]).rowcount
+            if profile != GUEST_PROFILE:
+                conn.execute("DELETE FROM profiles WHERE profile = ?", [profile])
+        with self._lock:
+            try:
+                conn = self._conn()
+                conn.execute("VACUUM")
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise self._error(f"vacuum after forgetting {profile!r} (the profile is already removed)", exc) from None
+        if busy:
+            log.warning("forgot %r but another connection kept the WAL busy; its old pages go at the next checkpoint", profile)
+        return Forgotten(profile, n_events, n_local, n_settings, wal_truncated=not busy)
+
+    def export(self, profile: str, path: str | Path | None = None) -> dict[str, Any]:
+        """Everything stored about ``profile`` as a JSON-ready dict: the profile, its events
+        (oldest first), aggregates, local items (embeddings as lists) and settings, read in
+        one snapshot. With ``path``, also written there as UTF-8 JSON (atomically).
+
+        :raises HistoryError: an unknown profile, or a path that cannot be written.
+        """
+        with self._reading(f"export {profile!r}") as conn:
+            self._require_profiles(conn, [profile])
+            prof = conn.execute("SELECT profile, created_at, age_limit, is_guest FROM profiles WHERE profile = ?", [profile]).fetchone()
+            events = [event_from_row(r) for r in conn.execute(f"{_SELECT_EVENTS} WHERE profile = ? ORDER BY timestamp, id", [profile])]
+            tags: dict[str, dict[str, int]] = {}
+            for tag, kind, n in conn.execute("SELECT tag, kind, n FROM tag_counts WHERE profile = ? ORDER BY tag, kind", [profile]):
+                tags.setdefault(tag, {})[kind] = n
+            hours: dict[str, dict[str, int]] = {}
+            for hour, kind, n in conn.execute("SELECT hour, kind, n FROM hour_counts WHERE profile = ? ORDER BY hour, kind", [profile]):
+                hours.setdefault(str(hour), {})[kind] = n
+            local = conn.execute(
+                "SELECT item_id, kind, title, added_at, dim, embedding FROM local_items WHERE profile = ? ORDER BY added_at, item_id", [profile]
+            ).fetchall()
+            settings = dict(conn.execute("SELECT key, value FROM settings WHERE profile = ? ORDER BY key", [profile]).fetchall())
+            version = schema_version(conn)
+        doc = {
+            "format": EXPORT_FORMAT,
+            "schema_version": version,
+            "exported_at": time.time(),
+            "profile": {"profile": prof[0], "created_at": prof[1], "age_limit": prof[2], "is_guest": bool(prof[3])},
+            "events": [{k: (list(v) if k == "tags" else v) for k, v in asdict(e).items() if k != "profile"} for e in events],
+            "aggregates": {"tags": tags, "hours": hours},
+            "local_items": [
+                {"item_id": r[0], "kind": r[1], "title": r[2], "added_at": r[3], "embedding": decode_embedding(r[4], r[5]).tolist()} for r in local
+            ],
+            "settings": settings,
+        }
+        if path is not None:
+            path = Path(path)
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            try:
+                tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+                os.replace(tmp, path)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise HistoryError(f"cannot write the export to {path} ({exc}); check the folder and free space") from None
+        return doc
+
+
+def _check_kinds(kinds: Iterable[str]) -> list[str]:
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    kinds = list(kinds)
+    bad = [k for k in kinds if k not in EVENT_KINDS]
+    if bad:
+        raise HistoryError(f"unknown event kind {bad[0]!r}; expected some of {list(EVENT_KINDS)}")
+    return kinds
+
