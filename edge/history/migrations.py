@@ -145,6 +145,20 @@ def schema_version(conn: sqlite3.Connection) -> int:
         raise HistoryError(f"unreadable schema version {row[0]!r} in settings; the file was edited by hand") from None
 
 
+def readable_version(conn: sqlite3.Connection) -> int:
+    """:func:`schema_version`, refusing a file newer than this edgerec (read-only).
+
+    :raises HistoryError: a newer file, or one of another application.
+    """
+    found = schema_version(conn)
+    if found > SCHEMA_VERSION:
+        raise HistoryError(
+            f"the history database has schema version {found}, newer than this edgerec reads ({SCHEMA_VERSION}); "
+            "upgrade edgerec (the file is left untouched)"
+        )
+    return found
+
+
 def upgrade(db: sqlite_utils.Database) -> int:
     """Create the schema in an empty file, or migrate an older one to :data:`SCHEMA_VERSION`.
 
@@ -154,14 +168,9 @@ def upgrade(db: sqlite_utils.Database) -> int:
     :raises HistoryError: a file newer than this edgerec, or of another application.
     """
     conn = db.conn
-    found = schema_version(conn)
+    found = readable_version(conn)
     if found == SCHEMA_VERSION:
         return found
-    if found > SCHEMA_VERSION:
-        raise HistoryError(
-            f"the history database has schema version {found}, newer than this edgerec reads ({SCHEMA_VERSION}); "
-            "upgrade edgerec (the file is left untouched)"
-        )
     # Table rebuilds drop and recreate parents of foreign keys; the check runs before commit.
     conn.execute("PRAGMA foreign_keys = OFF")
     try:

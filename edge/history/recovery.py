@@ -12,6 +12,7 @@ import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 #: Files up to this size get ``PRAGMA integrity_check`` on open, which also cross-checks
 #: every index against its table; bigger ones get ``quick_check`` (every page, record and
@@ -26,7 +27,12 @@ COMPANIONS: tuple[str, ...] = ("-wal", "-shm", "-journal")
 
 
 class Corrupt(Exception):
-    """Internal: the file is damaged (the reason is the message)."""
+    """Internal: the file is damaged (the reason is the message). ``shm`` holds the bytes the
+    ``-shm`` file had before SQLite rebuilt its index while checking, to be kept as they were."""
+
+    def __init__(self, reason: str, shm: bytes | None = None) -> None:
+        super().__init__(reason)
+        self.shm = shm
 
 
 def is_corruption(exc: sqlite3.DatabaseError) -> bool:
@@ -37,6 +43,34 @@ def is_corruption(exc: sqlite3.DatabaseError) -> bool:
         return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
     msg = str(exc).lower()
     return "malformed" in msg or "not a database" in msg or "corrupt" in msg
+
+
+def check_existing(path: Path, busy_timeout_ms: int, version_check: Callable[[sqlite3.Connection], object]) -> None:
+    """Check an existing file through a read-only connection, which neither checkpoints nor
+    deletes the WAL when it closes, so a damaged file's WAL survives to be moved aside.
+
+    :raises Corrupt: the file is damaged.
+    :raises sqlite3.Error: it cannot be read for another reason (locked, permissions).
+    """
+    shm_path = Path(f"{path}-shm")
+    try:
+        shm = shm_path.read_bytes() if shm_path.exists() and shm_path.stat().st_size <= 16 * 1024 * 1024 else None
+    except OSError:
+        shm = None
+    size = sum(os.path.getsize(f) for f in (path, Path(f"{path}-wal")) if f.exists())
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        check_integrity(conn, size)
+        version_check(conn)
+    except Corrupt as exc:
+        raise Corrupt(str(exc), shm) from None
+    except sqlite3.DatabaseError as exc:
+        if is_corruption(exc):
+            raise Corrupt(str(exc), shm) from None
+        raise
+    finally:
+        conn.close()
 
 
 def check_integrity(conn: sqlite3.Connection, size_bytes: int) -> None:
@@ -55,11 +89,12 @@ def check_integrity(conn: sqlite3.Connection, size_bytes: int) -> None:
         raise Corrupt(f"{pragma}: " + "; ".join(rows))
 
 
-def move_aside(path: Path, now: datetime | None = None) -> Path:
+def move_aside(path: Path, now: datetime | None = None, shm: bytes | None = None) -> Path:
     """Rename ``path`` and its companions to ``<name>.corrupt-<UTC stamp>[-N]``.
 
     Never replaces an existing file: the stamp gets ``-2``, ``-3``... until every target name
-    is free. Returns the new path of the main file.
+    is free. ``shm``: the original bytes of the ``-shm`` file, written back into the moved
+    copy. Returns the new path of the main file.
 
     :raises OSError: when a file cannot be renamed (read-only folder...).
     """
@@ -75,6 +110,8 @@ def move_aside(path: Path, now: datetime | None = None) -> Path:
     for src, dst in zip(sources, targets):
         if src.exists():
             _move_no_clobber(src, dst)
+    if shm is not None:
+        targets[2].write_bytes(shm)
     return targets[0]
 
 

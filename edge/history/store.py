@@ -22,7 +22,6 @@ from edge.history.events import (
     EVENT_COLUMNS,
     EVENT_KINDS,
     MAX_BATCH_EVENTS,
-    MAX_ID_LEN,
     Event,
     check_id,
     check_number,
@@ -30,8 +29,8 @@ from edge.history.events import (
     event_row,
 )
 from edge.history.local_items import LOCAL_ITEM_KINDS, MAX_TITLE_LEN, LocalItem, decode_embedding, encode_embedding
-from edge.history.migrations import schema_version, upgrade
-from edge.history.recovery import Corrupt, check_integrity, is_corruption, move_aside
+from edge.history.migrations import readable_version, schema_version, upgrade
+from edge.history.recovery import Corrupt, check_existing, is_corruption, move_aside
 from edge.history.schema import GUEST_PROFILE, HOUSEHOLD, VERSION_KEY
 
 log = logging.getLogger("edge.history")
@@ -135,7 +134,7 @@ class HistoryStore:
             if not recover:
                 raise HistoryError(f"{self.path}: the history database is damaged ({exc}); open it with recover=True to move it aside and start fresh") from None
             try:
-                self.recovered_from = move_aside(self.path)
+                self.recovered_from = move_aside(self.path, shm=exc.shm)
             except OSError as move_exc:
                 raise HistoryError(f"{self.path}: the history database is damaged ({exc}) and could not be moved aside ({move_exc}); free the folder or move it by hand") from None
             log.warning(
@@ -155,7 +154,13 @@ class HistoryStore:
             raise HistoryError(f"{p} is a folder; pass a file path such as {p / 'history.db'}")
         if not p.parent.is_dir():
             raise HistoryError(f"{p.parent} does not exist; create the folder first")
-        size = sum(os.path.getsize(f) for f in (p, Path(f"{p}-wal")) if f.exists())
+        if p.exists() and p.stat().st_size > 0:
+            try:
+                # Read-only checks first: a damaged, foreign or newer file must not be modified
+                # (even switching it to WAL rewrites its header).
+                check_existing(p, self.busy_timeout_ms, readable_version)
+            except sqlite3.Error as exc:
+                raise HistoryError(f"{p}: cannot open the history database ({exc}); check its permissions") from None
         try:
             conn = sqlite3.connect(str(p), timeout=self.busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -169,7 +174,6 @@ class HistoryStore:
             # Deleted rows are zeroed in place, not left in free pages.
             conn.execute("PRAGMA secure_delete = ON")
             conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
-            check_integrity(conn, size)
             upgrade(db)
             return db
         except BaseException as exc:

@@ -1,0 +1,128 @@
+"""A damaged history file is detected on open, moved aside with a timestamped name (with its
+-wal/-shm), a fresh history is started, a warning is logged and recommendations go on from
+cold start. Nothing is overwritten."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from edge.errors import HistoryError
+from edge.history import GUEST_PROFILE, Event, HistoryStore
+from edge.history.recovery import move_aside
+
+NOW = time.time()
+
+
+def _full_db(path, n=3000):
+    h = HistoryStore(path, synchronous="NORMAL")
+    h.add_profile("alice")
+    for b in range(n // 500):
+        h.record_many([Event("alice", f"item-{b}-{i}", "play", NOW - 10_000 + b * 500 + i, tags=("drama",)) for i in range(500)])
+    h.close()
+    return path
+
+
+def _garble_pages(path):
+    raw = bytearray(path.read_bytes())
+    page = int.from_bytes(raw[16:18], "big")
+    for start in range(2 * page, len(raw) - page, 3 * page):  # every third page after the schema
+        raw[start + 8 : start + page - 8] = os.urandom(page - 16)
+    path.write_bytes(bytes(raw))
+
+
+def _truncate(path):
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 3])
+
+
+def _bad_header(path):
+    path.write_bytes(b"this is not sqlite at all\n" * 200)
+
+
+@pytest.mark.parametrize("damage", [_bad_header, _garble_pages, _truncate], ids=["not-a-database", "garbled-pages", "truncated"])
+def test_damaged_file_is_moved_aside_and_a_fresh_history_starts(tmp_path, caplog, damage):
+    db = _full_db(tmp_path / "history.db")
+    damage(db)
+    Path = type(db)
+    Path(f"{db}-wal").write_bytes(b"wal bytes kept for forensics")
+    Path(f"{db}-shm").write_bytes(b"shm bytes")
+    damaged = {s: Path(f"{db}{s}").read_bytes() for s in ("", "-wal", "-shm")}
+    with caplog.at_level(logging.WARNING, logger="edge.history"):
+        h = HistoryStore(db)
+    aside = h.recovered_from
+    assert aside is not None and aside.parent == tmp_path
+    assert aside.name.startswith("history.db.corrupt-") and aside.name.endswith("Z")
+    for suffix, content in damaged.items():  # every byte kept, under one timestamp
+        assert Path(f"{aside}{suffix}").read_bytes() == content
+    assert any("damaged" in r.message and str(aside) in r.message and "start cold" in r.message for r in caplog.records)
+    assert h.profiles() == [GUEST_PROFILE] and h.count() == 0
+    h.add_profile("alice")
+    h.record("alice", "new", "play", NOW)
+    h.close()
+    again = HistoryStore(db)
+    assert again.recovered_from is None and again.count("alice") == 1
+    assert again.db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    again.close()
+
+
+def test_without_recover_a_damaged_file_raises_and_stays_in_place(tmp_path):
+    db = tmp_path / "history.db"
+    _bad_header(db)
+    before = db.read_bytes()
+    with pytest.raises(HistoryError, match="is damaged .*recover=True"):
+        HistoryStore(db, recover=False)
+    assert db.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["history.db"]
+
+
+def test_moving_aside_never_overwrites_an_earlier_copy(tmp_path):
+    at = datetime(2026, 11, 23, 13, 40, 12, tzinfo=timezone.utc)
+    db = tmp_path / "history.db"
+    names = []
+    for n in range(3):
+        db.write_bytes(f"damaged {n}".encode())
+        (tmp_path / "history.db-wal").write_bytes(f"wal {n}".encode())
+        names.append(move_aside(db, now=at).name)
+    assert names == ["history.db.corrupt-20261123T134012Z", "history.db.corrupt-20261123T134012Z-2", "history.db.corrupt-20261123T134012Z-3"]
+    for n, name in enumerate(names):
+        assert (tmp_path / name).read_bytes() == f"damaged {n}".encode()
+        assert (tmp_path / f"{name}-wal").read_bytes() == f"wal {n}".encode()
+    assert not db.exists()
+
+
+def test_a_crash_leftover_wal_is_not_mistaken_for_damage(tmp_path):
+    db = _full_db(tmp_path / "history.db", n=500)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("INSERT INTO profiles (profile, created_at, is_guest) VALUES ('bob', 0, 0)")
+    conn.commit()
+    # Copy the files while the WAL holds a commit, as a power cut would leave them.
+    crashed = tmp_path / "crashed.db"
+    crashed.write_bytes(db.read_bytes())
+    (tmp_path / "crashed.db-wal").write_bytes((tmp_path / "history.db-wal").read_bytes())
+    conn.close()
+    h = HistoryStore(crashed)
+    assert h.recovered_from is None and "bob" in h.profiles() and h.count("alice") == 500
+    h.close()
+
+
+def test_recommendations_go_on_from_cold_start_after_recovery(tiny_build, tmp_path, caplog):
+    from edge.recommender import Recommender
+
+    db = tmp_path / "history.db"
+    _bad_header(db)
+    with caplog.at_level(logging.WARNING, logger="edge.history"):
+        rec = Recommender.open(tiny_build.bundle, db)
+    try:
+        assert rec.history.recovered_from is not None
+        recs = rec.recommend("alice", k=5)
+        assert len(recs) == 5 and all(r.reason == "popular at this hour" for r in recs)
+        rec.record("alice", recs[0].item_id, "complete")
+        assert rec.history.count("alice") == 1
+    finally:
+        rec.close()
