@@ -1,0 +1,135 @@
+"""One writer and four readers, each its own process, on one history file for 20 s: zero
+errors (no "database is locked"), and readers never see half of a batch or aggregates that
+disagree with the events."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.history import HistoryStore
+
+ROOT = Path(__file__).resolve().parents[1]
+DURATION_S = 20.0
+READERS = 4
+CAP = 3000  # both profiles reach their cap, so retention deletes while readers read
+
+# Batches of 1..200 events, three for profile "a" for each one for "b"; each event's surface
+# names its batch and the batch size. Retention trims both profiles as the writer goes.
+WRITER = r"""
+import json, random, sys, time
+from edge.history import Event, HistoryStore
+
+db, duration, cap = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(1)
+h = HistoryStore(db, synchronous="NORMAL", max_events_per_profile=cap)
+stats = {"batches": 0, "events": 0, "errors": []}
+t0 = 1_700_000_000.0
+end = time.monotonic() + duration
+n = 0
+while time.monotonic() < end:
+    try:
+        size = rng.randint(1, 200)
+        batch = f"b{stats['batches']}:{size}"
+        profile = "b" if stats["batches"] % 4 == 3 else "a"
+        h.record_many([Event(profile, f"i{n + j}", "play", t0 + n + j, surface=batch, tags=("x", f"g{j % 5}")) for j in range(size)])
+        stats["batches"] += 1
+        stats["events"] += size
+        n += size
+        time.sleep(0.002)
+    except Exception as exc:
+        stats["errors"].append(repr(exc))
+h.close()
+print(json.dumps(stats))
+"""
+
+READER = r"""
+import json, sys, time
+from edge.history import HistoryStore
+
+db, duration, cap = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+stats = {"reads": 0, "full_scans": 0, "reopens": 0, "errors": [], "violations": []}
+h = HistoryStore(db, max_events_per_profile=cap)
+end = time.monotonic() + duration
+
+
+def batch_size(surface):
+    return int(surface.split(":")[1])
+
+
+while time.monotonic() < end:
+    try:
+        window = h.recent("a", 300)
+        seen = {}
+        for e in window:
+            seen[e.surface] = seen.get(e.surface, 0) + 1
+        # LIMIT may cut only the oldest batch in the window; every other one must be whole.
+        cut = window[-1].surface if len(window) == 300 else None
+        for surface, count in seen.items():
+            if surface != cut and count != batch_size(surface):
+                stats["violations"].append(f"recent(): batch {surface} seen with {count} events")
+        conn = h.db.conn
+        for p in ("a", "b"):
+            # One statement, one snapshot: events and their aggregates must agree.
+            events, hours, tags = conn.execute(
+                "SELECT (SELECT count(*) FROM events WHERE profile = ?), "
+                "(SELECT coalesce(sum(n), 0) FROM hour_counts WHERE profile = ?), "
+                "(SELECT coalesce(sum(n), 0) FROM tag_counts WHERE profile = ? AND tag = 'x')",
+                [p, p, p],
+            ).fetchone()
+            if not events == hours == tags:
+                stats["violations"].append(f"{p}: {events} events, hour counts {hours}, tag counts {tags}")
+        for p in ("a", "b"):
+            if h.count(p) > cap * 1.01 + 200:
+                stats["violations"].append(f"{p} has {h.count(p)} events, cap {cap}")
+        h.tag_counts("a")
+        h.hour_counts("b", kinds=["play"])
+        if stats["reads"] % 25 == 0:
+            rows = conn.execute("SELECT surface, count(*), min(id) FROM events WHERE profile = 'a' GROUP BY surface ORDER BY 3").fetchall()
+            # Retention deletes the oldest events first: only the oldest batch may be partial.
+            for surface, count, _ in rows[1:]:
+                if count != batch_size(surface):
+                    stats["violations"].append(f"scan: batch {surface} has {count} events")
+            stats["full_scans"] += 1
+        if stats["reads"] % 200 == 199:
+            h.close()
+            h = HistoryStore(db, max_events_per_profile=cap)  # opening checks integrity mid-write
+            stats["reopens"] += 1
+        stats["reads"] += 1
+    except Exception as exc:
+        stats["errors"].append(repr(exc))
+        time.sleep(0.01)
+h.close()
+print(json.dumps(stats))
+"""
+
+
+@pytest.mark.slow
+def test_one_writer_and_four_readers_for_20_s_without_errors_or_torn_batches(tmp_path):
+    db = tmp_path / "history.db"
+    with HistoryStore(db) as h:
+        h.add_profile("a")
+        h.add_profile("b")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    args = [str(db), str(DURATION_S), str(CAP)]
+    procs = [subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+             for code in [WRITER] + [READER] * READERS]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=DURATION_S + 60)
+        assert p.returncode == 0, err[-3000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    writer, readers = results[0], results[1:]
+    assert writer["errors"] == [] and writer["batches"] > 200, writer
+    for r in readers:
+        assert r["errors"] == [], r["errors"][:5]
+        assert r["violations"] == [], r["violations"][:5]
+        assert r["reads"] > 100 and r["full_scans"] > 0, r
+    with HistoryStore(db, max_events_per_profile=CAP) as h:
+        assert h.db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert h.count("a") + h.count("b") <= writer["events"] and max(h.count("a"), h.count("b")) <= CAP * 1.01 + 200
