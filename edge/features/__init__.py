@@ -1,8 +1,16 @@
 """Content features computed on the device and, from this same code, on the server.
 
 ``audio``, ``frames`` and ``text`` each turn one modality into a fixed-length vector; the
-:class:`FeatureSpec` holds every parameter. :func:`item_vector` concatenates them into the input
-of the fusion model.
+:class:`FeatureSpec` holds every parameter and names every vector entry. :func:`item_vector`
+concatenates them into the input of the fusion model::
+
+    from edge.features import FeatureSpec, audio_features, item_vector
+    spec = FeatureSpec()                                  # what bundles are built with
+    vec = audio_features("programme.ogg", spec)           # (spec.audio_dim,)
+    full = FeatureSpec(excerpt_windows=None)              # whole clip, up to max_read_s
+    stream = AudioStream(48000, channels=2, spec=spec)    # live PCM, pushed in chunks
+
+Every failure on bad input is an :class:`edge.errors.FeatureError` naming the input.
 """
 
 from __future__ import annotations
@@ -12,20 +20,47 @@ from typing import Iterable
 
 import numpy as np
 
-from edge.features.audio import audio_features, audio_features_from_samples
-from edge.features.frames import frame_features, load_frames
+from edge.features.audio import AudioInfo, audio_features, audio_features_from_samples, excerpt_ranges, probe_audio
+from edge.features.audio_stream import AudioStream
+from edge.features.frame_files import load_frames, read_image, read_video
+from edge.features.frames import frame_features
+from edge.features.mfcc import delta, logfbank, mfcc
+from edge.features.resample import StreamResampler, resample
 from edge.features.spec import FeatureSpec
 from edge.features.text import text_features
 
 __all__ = [
     "FeatureSpec",
+    "AudioStream",
+    "AudioInfo",
     "audio_features",
     "audio_features_from_samples",
+    "probe_audio",
+    "excerpt_ranges",
+    "mfcc",
+    "logfbank",
+    "delta",
+    "resample",
+    "StreamResampler",
     "frame_features",
+    "frame_features_from_file",
     "load_frames",
+    "read_image",
+    "read_video",
     "text_features",
     "item_vector",
 ]
+
+
+def frame_features_from_file(path: str | Path, spec: FeatureSpec | None = None) -> np.ndarray:
+    """The frame vector of a ``.npy`` strip, an image, a folder of images or a video file.
+
+    :returns: float32 array of shape ``(spec.frames_dim,)``.
+    :raises FeatureError: naming the file (see :func:`load_frames`).
+    """
+    spec = spec or FeatureSpec()
+    frames, times = load_frames(path, spec)
+    return frame_features(frames, spec, name=str(path), times_s=times)
 
 
 def item_vector(
@@ -41,7 +76,9 @@ def item_vector(
     A missing modality is zeros with its presence flag 0, so catalogues without media (e.g.
     MovieLens) still get text features.
 
-    :returns: float32 array of shape ``(spec.item_dim,)``.
+    :param audio: an audio file.
+    :param frames: uint8 RGB frames ``(N, H, W, 3)``, or a path :func:`load_frames` reads.
+    :returns: float32 array of shape ``(spec.item_dim,)``; names in ``spec.item_names``.
     :raises FeatureError: when a given media file cannot be decoded.
     """
     spec = spec or FeatureSpec()
@@ -49,10 +86,9 @@ def item_vector(
     f = np.zeros(spec.frames_dim, np.float32)
     if audio is not None:
         a = audio_features(audio, spec)
-    if frames is not None:
-        arr = load_frames(frames) if not isinstance(frames, np.ndarray) else frames
-        f = frame_features(arr, spec, name=str(frames) if not isinstance(frames, np.ndarray) else "<frames>")
+    if isinstance(frames, np.ndarray):
+        f = frame_features(frames, spec)
+    elif frames is not None:
+        f = frame_features_from_file(frames, spec)
     t = text_features(title, tags, description, spec)
-    return np.concatenate(
-        [[float(audio is not None)], a, [float(frames is not None)], f, t]
-    ).astype(np.float32)
+    return np.concatenate([[float(audio is not None)], a, [float(frames is not None)], f, t]).astype(np.float32)
