@@ -55,7 +55,8 @@ class Recommender:
         ts = time.time() if timestamp is None else timestamp
         ctx = Context.at(ts, device)
         self.history.add_profile(profile)
-        self.history.record(profile, item_id, kind, ts, value=value, hour=ctx.hour, weekday=ctx.weekday, device=device)
+        tags = self.bundle.items[self.bundle.index[item_id]].tags  # feeds the per-profile tag counts
+        self.history.record(profile, item_id, kind, ts, value=value, hour=ctx.hour, weekday=ctx.weekday, device=device, tags=tags)
 
     def user_vector(self, profile: str, context: Context) -> tuple[np.ndarray | None, list[int]]:
         """The interest model's vector for ``profile`` now, and the catalogue rows of its

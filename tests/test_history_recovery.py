@@ -124,5 +124,7 @@ def test_recommendations_go_on_from_cold_start_after_recovery(tiny_build, tmp_pa
         assert len(recs) == 5 and all(r.reason == "popular at this hour" for r in recs)
         rec.record("alice", recs[0].item_id, "complete")
         assert rec.history.count("alice") == 1
+        tags = rec.bundle.items[rec.bundle.index[recs[0].item_id]].tags
+        assert tags and rec.history.tag_counts("alice") == {t: 1 for t in tags}  # the facade feeds the aggregates
     finally:
         rec.close()
