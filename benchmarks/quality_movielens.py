@@ -1,78 +1,65 @@
-"""Quality on MovieLens-100K: the exported bundle (run through the device runtime) against
-popularity, item-kNN, EASE and ALS (implicit) in the same run, under `edgerec eval`'s protocol.
+"""Quality on MovieLens-100K: a full `edgerec export build` (teacher, students, int8 ONNX and
+TFLite) against popularity, item-kNN, EASE and ALS (implicit) in the same run, under `edgerec
+eval`'s protocol; then the written bundle re-scored through the device runtime (edge.bundle).
 
-    python benchmarks/quality_movielens.py [--steps 800] [--data ../shared/datasets/movielens-100k]
+    python benchmarks/quality_movielens.py [--steps 2500] [--data ../shared/datasets/movielens-100k]
 
-Writes benchmarks/results/quality_movielens-<host>.json. Needs the `export` and `dev` extras.
-MovieLens is read where it lies and never copied: the bundle goes to a temporary folder.
+Writes benchmarks/results/quality_movielens-<host>.json with the whole model card. Needs the
+`export` and `dev` extras. MovieLens is read where it lies and never copied: the bundle and the
+work folder go to a temporary folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from export.bundle_scorer import BundleScorer
 from export.data.movielens import load_movielens
-from export.data.split import LeaveLastOut
-from export.evaluate import default_baselines, evaluate
-from export.pipeline import build_bundle
-from export.train import TrainConfig
+from export.evaluate import evaluate
+from export.model_card import format_card
+from export.pipeline import BuildConfig, build
+from export.students import StudentConfig
+from export.teacher import TeacherConfig
 
 ROOT = Path(__file__).resolve().parent
-
-
-class ALSScorer:
-    """implicit's ALS as a peer baseline (64 factors, as in the issue's reference)."""
-
-    name = "als (implicit)"
-
-    def __init__(self, factors: int = 64, iterations: int = 15, seed: int = 0) -> None:
-        self.factors, self.iterations, self.seed = factors, iterations, seed
-
-    def fit(self, split: LeaveLastOut) -> None:
-        from implicit.cpu.als import AlternatingLeastSquares
-        from threadpoolctl import threadpool_limits
-
-        # implicit parallelises itself and asks for a single-threaded BLAS underneath; it checks
-        # the BLAS configuration when the model is constructed.
-        with threadpool_limits(1, "blas"):
-            self.model = AlternatingLeastSquares(factors=self.factors, iterations=self.iterations, random_state=self.seed)
-            self.model.fit(split.train.tocsr(), show_progress=False)
-
-    def score(self, users: np.ndarray) -> np.ndarray:
-        return (self.model.user_factors[users] @ self.model.item_factors.T).astype(np.float32)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parents[1] / "shared" / "datasets" / "movielens-100k"), help="MovieLens-100K folder")
-    ap.add_argument("--steps", type=int, default=800, help="training steps for the bundle (default 800)")
+    ap.add_argument("--steps", type=int, default=TeacherConfig.steps, help=f"teacher steps (default {TeacherConfig.steps})")
+    ap.add_argument("--student-steps", type=int, default=StudentConfig.interest_steps, help="steps per student")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="torch threads (default: all cores)")
     ap.add_argument("--out", default=str(ROOT / "results" / f"quality_movielens-{platform.node() or 'host'}.json"), help="JSON output")
     args = ap.parse_args()
     ds = load_movielens(args.data)
+    cfg = BuildConfig(teacher=TeacherConfig(steps=args.steps, threads=args.threads),
+                      student=StudentConfig(fusion_steps=args.student_steps, interest_steps=args.student_steps, threads=args.threads),
+                      workers=args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        built = build_bundle(ds, Path(tmp) / "bundle", TrainConfig(steps=args.steps))
+        built = build(ds, Path(tmp) / "bundle", Path(tmp) / "work", cfg, say=lambda m: print(f"  [{m}]", flush=True))
         build_s = time.perf_counter() - t
-        report = evaluate([BundleScorer(built.bundle, "onnx"), BundleScorer(built.bundle, "tflite"), *default_baselines(), ALSScorer()], built.split)
-    print(report.format_table())
+        device = evaluate([BundleScorer(built.bundle, "onnx"), BundleScorer(built.bundle, "tflite")], built.split)
+    print(format_card(built.report))
+    print(f"\nbuild: {build_s:.0f} s on {args.threads} threads\n\nthe written bundle through edge.bundle + backends:")
+    print(device.format_table())
     result = {
         "benchmark": "quality_movielens",
-        "command": f"python benchmarks/quality_movielens.py --steps {args.steps}",
-        "host": {"machine": platform.machine(), "processor": platform.processor(), "python": platform.python_version()},
+        "command": f"python benchmarks/quality_movielens.py --steps {args.steps} --student-steps {args.student_steps}",
+        "host": {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "build_s": build_s,
-        "build_timings": built.timings,
-        **report.to_json(),
+        "model_card": built.report,
+        "device_path": device.to_json(),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    Path(args.out).write_text(json.dumps(result, indent=2, default=float))
     print(f"wrote {args.out}")
 
 

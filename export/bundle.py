@@ -33,6 +33,11 @@ def quantize_rows(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, scale
 
 
+def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The float vectors a device computes with: ``q * scale[:, None]``."""
+    return q.astype(np.float32) * scale[:, None]
+
+
 def popularity_priors(item_rows: np.ndarray, timestamps: np.ndarray, n_items: int, top: int = 200) -> dict[str, Any]:
     """Cold-start lists: the ``top`` most-played catalogue rows overall and per UTC hour.
 
@@ -90,7 +95,8 @@ def write_bundle(
         np.save(tmp / "catalog/embeddings_int8.npy", q)
         np.save(tmp / "catalog/scales.npy", scale)
         meta = [
-            {"item_id": it.item_id, "title": it.title, "kind": it.kind, "tags": list(it.tags), "duration_s": it.duration_s}
+            {"item_id": it.item_id, "title": it.title, "kind": it.kind, "tags": list(it.tags), "duration_s": it.duration_s,
+             "age_rating": it.age_rating, "available_from": it.available_from, "available_until": it.available_until}
             for it in items
         ]
         (tmp / "catalog/items.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")

@@ -72,15 +72,58 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_config(args: argparse.Namespace):
+    from export.pipeline import BuildConfig
+    from export.students import StudentConfig
+    from export.teacher import TeacherConfig
+
+    teacher = TeacherConfig(steps=args.steps, threads=args.workers, text_model=args.text_model, seed=args.seed)
+    student = StudentConfig(interest_steps=args.student_steps, fusion_steps=args.student_steps, threads=args.workers, seed=args.seed)
+    return BuildConfig(teacher=teacher, student=student, workers=args.workers, cold_fraction=args.cold_fraction,
+                       export_teacher=not args.no_teacher_export)
+
+
+def _work_dir(args: argparse.Namespace) -> Path:
+    if args.work:
+        return Path(args.work)
+    if getattr(args, "out", None):
+        return Path(args.out).parent / (Path(args.out).name + ".work")
+    raise DataError("give --work FOLDER (where the stages keep their results)")
+
+
+def _print_card(report: dict) -> None:
+    from export.model_card import format_card
+
+    print(format_card(report))
+
+
 def _cmd_export_build(args: argparse.Namespace) -> int:
     _need_torch()
-    from export.pipeline import build_bundle
-    from export.train import TrainConfig
+    from export.pipeline import build
 
     ds = _load(args)
-    res = build_bundle(ds, args.out, TrainConfig(steps=args.steps, threads=args.workers), workers=args.workers, cache_dir=Path(args.out).parent / ".edgerec-cache")
-    print(json.dumps(json.loads((res.bundle / "manifest.json").read_text())["model_card"], indent=2))
-    print(f"bundle written to {res.bundle}")
+    res = build(ds, args.out, _work_dir(args), _build_config(args), say=lambda m: print(f"  [{m}]", flush=True))
+    _print_card(res.report)
+    print(f"bundle written to {res.bundle} (work folder {res.work})")
+    return 0
+
+
+def _cmd_export_stage(args: argparse.Namespace) -> int:
+    _need_torch()
+    from export import pipeline
+
+    ds = _load(args)
+    w = pipeline.Work(_work_dir(args), ds, _build_config(args))
+    stage = args.export_command
+    if stage == "bundle":
+        if not args.out:
+            raise DataError("export bundle needs --out BUNDLE")
+        path = pipeline.stage_bundle(w, args.out)
+        print(f"bundle written to {path}")
+    else:
+        {"train": pipeline.stage_train, "distill": pipeline.stage_distill, "quantize": pipeline.stage_quantize,
+         "cold": pipeline.stage_cold}[stage](w)
+        _print_card(w.report)
     return 0
 
 
@@ -105,7 +148,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "for three users on the device side with stage timings.")
     p.add_argument("--workdir", default="edgerec-demo", help="where data, bundle and history go (default ./edgerec-demo)")
     _demo_data_args(p)
-    p.add_argument("--steps", type=int, default=800, help="training steps (default 800)")
+    p.add_argument("--steps", type=int, default=600, help="teacher and student training steps (default 600)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("demo-data", help="write the synthetic demo catalogue and users",
@@ -122,12 +165,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="OUT", help="write the report as JSON")
     p.set_defaults(func=_cmd_eval)
 
-    p = sub.add_parser("export", help="server-side export", description="Build bundles from data.")
+    p = sub.add_parser("export", help="server-side export: teachers, students, int8, bundle",
+                       description="Train teachers, distil students, quantise to int8 ONNX/TFLite and write a verified bundle. "
+                       "'build' runs every stage; each stage can also run alone on a work folder.")
     esub = p.add_subparsers(dest="export_command", metavar="ACTION", required=True)
-    b = esub.add_parser("build", help="features, training, ONNX export, parity checks and bundle",
-                        description="Train on the data contract and write a verified bundle.")
-    _data_args(b)
-    b.add_argument("--out", required=True, help="bundle folder to write")
-    b.add_argument("--steps", type=int, default=800, help="training steps (default 800)")
-    b.add_argument("--workers", type=int, default=2, help="processes/threads (default 2)")
-    b.set_defaults(func=_cmd_export_build)
+    helps = {
+        "build": "every stage in order, then print the model card",
+        "train": "train the fusion and interest teachers (and export the text teacher with optimum)",
+        "distill": "distil the fusion and interest students from the saved teacher",
+        "quantize": "export students to ONNX/TFLite fp32 and int8, check parity, score every variant",
+        "cold": "cold-item probe: hold out items from training, rank them from content",
+        "bundle": "write the bundle from the int8 students and the teacher's catalogue",
+    }
+    for action, text in helps.items():
+        b = esub.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        _data_args(b)
+        b.add_argument("--out", required=action == "build", help="bundle folder to write")
+        b.add_argument("--work", help="work folder for the stages (default: OUT.work next to the bundle)")
+        b.add_argument("--steps", type=int, default=2500, help="teacher training steps (default 2500)")
+        b.add_argument("--student-steps", type=int, default=2500, help="distillation steps per student (default 2500)")
+        b.add_argument("--text-model", help="pretrained Hugging Face model name or folder for the text teacher, "
+                       "loaded offline (default: train a small one from scratch)")
+        b.add_argument("--cold-fraction", type=float, default=0.1, help="share of items held out for the cold-item probe (0 skips it)")
+        b.add_argument("--no-teacher-export", action="store_true", help="skip optimum's ONNX export of the text teacher")
+        b.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        b.add_argument("--workers", type=int, default=2, help="processes/threads (default 2)")
+        b.set_defaults(func=_cmd_export_build if action == "build" else _cmd_export_stage)

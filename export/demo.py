@@ -18,15 +18,15 @@ from edge.history import Event
 from edge.recommender import Recommender
 from export.data.contract import load_dataset
 from export.data.demo import generate_demo
-from export.evaluate import default_baselines, evaluate
-from export.bundle_scorer import BundleScorer
-from export.pipeline import build_bundle
-from export.train import TrainConfig
+from export.model_card import format_card
+from export.pipeline import BuildConfig, build
+from export.students import StudentConfig
+from export.teacher import TeacherConfig
 
 _EVENT_MAP = {"play": "play", "complete": "complete", "skip": "skip", "like": "like", "dislike": "dislike", "rate": "play"}
 
 
-def run_demo(workdir: str | Path = "edgerec-demo", seed: int = 0, n_items: int = 1500, n_users: int = 500, steps: int = 800, workers: int = 2, users: int = 3, k: int = 10, say: Callable[[str], None] = print) -> dict:
+def run_demo(workdir: str | Path = "edgerec-demo", seed: int = 0, n_items: int = 1500, n_users: int = 500, steps: int = 600, workers: int = 2, users: int = 3, k: int = 10, say: Callable[[str], None] = print) -> dict:
     """Run the demo and return its stage timings and recommendations (also printed via ``say``)."""
     work = Path(workdir).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -45,19 +45,16 @@ def run_demo(workdir: str | Path = "edgerec-demo", seed: int = 0, n_items: int =
     stage("demo data", t)
     say(f"  {len(ds.items)} items, {len(set(ds.interactions.user_ids))} users, {len(ds.interactions)} events")
 
-    say("server: features -> train two-tower -> ONNX + TFLite -> parity -> bundle")
+    say("server: features -> teachers -> distilled students -> int8 ONNX + TFLite -> parity -> quality -> bundle")
     t = time.perf_counter()
-    result = build_bundle(ds, work / "bundle", TrainConfig(steps=steps, threads=workers), workers=workers, cache_dir=work / "cache")
+    cfg = BuildConfig(
+        teacher=TeacherConfig(steps=steps, threads=workers),
+        student=StudentConfig(fusion_steps=steps, interest_steps=steps, threads=workers),
+        workers=workers,
+    )
+    result = build(ds, work / "bundle", work / "build", cfg, say=lambda m: say(f"    {m}"))
     stage("build bundle", t)
-    for name, secs in result.timings.items():
-        say(f"    {name:<12} {secs:6.2f} s")
-    for p in result.parity:
-        say(f"    parity {p.model:<8} {p.backend:<6}: min cosine {p.min_cosine:.5f} against PyTorch over {p.n} inputs")
-
-    t = time.perf_counter()
-    report = evaluate([BundleScorer(result.bundle, "onnx"), BundleScorer(result.bundle, "tflite"), *default_baselines()], result.split)
-    stage("held-out eval", t)
-    say(report.format_table())
+    say(format_card(result.report))
 
     say("device: open bundle, load histories into SQLite, recommend offline")
     db_path = work / "history.db"

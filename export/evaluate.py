@@ -180,6 +180,33 @@ class EASEScorer:
         return np.asarray(self._train[users] @ self._b, dtype=np.float32)
 
 
+class ALSScorer:
+    """implicit's ALS (64 factors by default) as a peer baseline; needs the ``dev`` extra.
+
+    :raises ImportError: from ``fit`` when implicit is not installed.
+    """
+
+    name = "als (implicit)"
+
+    def __init__(self, factors: int = 64, iterations: int = 15, seed: int = 0) -> None:
+        self.factors, self.iterations, self.seed = factors, iterations, seed
+
+    def fit(self, split: LeaveLastOut) -> None:
+        """Factorise the binary training matrix."""
+        from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
+
+        # implicit parallelises itself and asks for a single-threaded BLAS underneath; it checks
+        # the BLAS configuration when the model is constructed.
+        with threadpool_limits(1, "blas"):
+            self.model = AlternatingLeastSquares(factors=self.factors, iterations=self.iterations, random_state=self.seed)
+            self.model.fit(split.train.tocsr(), show_progress=False)
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        """:returns: user-factor by item-factor dot products."""
+        return (self.model.user_factors[users] @ self.model.item_factors.T).astype(np.float32)
+
+
 def default_baselines() -> list[Scorer]:
     """The baselines every model is compared with: popularity, item-kNN (k=100), EASE (l2=250)."""
     return [PopularityScorer(), ItemKNNScorer(), EASEScorer()]

@@ -1,41 +1,79 @@
-"""The server job end to end: features -> two-tower training -> ONNX and TFLite -> parity -> bundle."""
+"""The server job: teachers -> students -> int8 ONNX/TFLite -> parity and quality -> bundle.
+
+Every stage reads and writes a work folder, so each can run alone (``edgerec export train``,
+``distill``, ``quantize``, ``bundle``) and :func:`build` runs them in order::
+
+    work/
+      features.npy            device feature vectors (edge.features), catalogue order
+      teacher.pt              both teachers (torch.save of the module)
+      teacher_items.npy       the teacher's item vectors: the catalogue's embeddings
+      students.pt             fusion and interest students
+      models/                 {fusion,interest}.{onnx,tflite} fp32 and .int8 variants
+      report.json             parity, quality, sizes and timings so far (the model card)
+"""
 
 from __future__ import annotations
 
 import hashlib
-import tempfile
+import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from edge.backends import load_model
 from edge.context import context_matrix
 from edge.features import FeatureSpec
 from edge.ranking import history_window
-from export.bundle import popularity_priors, write_bundle
-from export.convert import Parity, check_parity, export_onnx, export_tflite
+from export.bundle import dequantize_rows, popularity_priors, quantize_rows, write_bundle
+from export.convert import Parity, ParityError, check_parity, export_onnx, export_tflite
 from export.data.contract import Dataset
 from export.data.split import LeaveLastOut, leave_last_out
+from export.evaluate import ALSScorer, EvalReport, default_baselines, evaluate
 from export.features import catalogue_features
-from export.models import FusionModel
-from export.train import TrainConfig, item_embeddings, train_two_tower
+from export.quantize import export_text_teacher, quantize_onnx, quantize_tflite
+from export.scorers import TeacherScorer, WindowScorer, device_user_fn, torch_user_fn
+from export.sequences import student_examples, user_events
+from export.students import FusionStudent, InterestStudent, StudentConfig, distill_fusion, distill_interest
+from export.teacher import Teacher, TeacherConfig, teacher_user_vectors, train_teacher
 
 PARITY_TOLERANCE = 0.99
-# The fixed-shape TFLite models run one row at a time, so their parity sample is smaller.
+# Fixed-shape TFLite models run one row at a time, so their parity sample is smaller.
 TFLITE_PARITY_ROWS = 64
+PARITY_ROWS = 256
+STAGES = ("train", "distill", "quantize", "bundle")
+
+
+@dataclass
+class BuildConfig:
+    """Everything a build needs besides the data."""
+
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    spec: FeatureSpec = field(default_factory=FeatureSpec)
+    workers: int = 2
+    cold_fraction: float = 0.1
+    cold_steps: int | None = None  # teacher steps of the cold-item probe (default: half)
+    export_teacher: bool = True
+    progress: bool = True
+
+    def to_dict(self) -> dict:
+        return {"teacher": self.teacher.to_dict(), "student": self.student.to_dict(), "workers": self.workers,
+                "cold_fraction": self.cold_fraction, "cold_steps": self.cold_steps}
 
 
 @dataclass
 class BuildResult:
-    """What :func:`build_bundle` made, with the seconds each stage took."""
+    """What :func:`build` made."""
 
     bundle: Path
+    work: Path
+    report: dict
     split: LeaveLastOut
-    features: np.ndarray
-    parity: list[Parity]
-    train_log: dict
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -50,90 +88,233 @@ def dataset_hash(ds: Dataset) -> str:
     return h.hexdigest()
 
 
-def build_bundle(
-    ds: Dataset,
-    out: str | Path,
-    cfg: TrainConfig | None = None,
-    spec: FeatureSpec | None = None,
-    workers: int = 2,
-    cache_dir: Path | None = None,
-    progress: bool = True,
-) -> BuildResult:
-    """Train on ``ds`` (held-out last items excluded) and write a verified bundle to ``out``.
+class Work:
+    """The work folder shared by the stages, with its running report."""
+
+    def __init__(self, folder: str | Path, ds: Dataset, cfg: BuildConfig) -> None:
+        self.dir = Path(folder)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.ds, self.cfg = ds, cfg
+        self.split: LeaveLastOut = leave_last_out(ds)
+        self.report_path = self.dir / "report.json"
+        self.report: dict[str, Any] = json.loads(self.report_path.read_text()) if self.report_path.exists() else {}
+        digest = dataset_hash(ds)
+        if self.report.get("training_data", {}).get("sha256") not in (None, digest):
+            # A work folder belongs to one dataset: stale teachers must not be mixed in.
+            raise ValueError(f"{self.dir} was built from other data; use a new work folder")
+        self.report["training_data"] = {"name": ds.name, "sha256": digest, "n_items": len(ds.items), "n_interactions": len(ds.interactions)}
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def save(self) -> None:
+        tmp = self.report_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.report, indent=2, default=float))
+        tmp.replace(self.report_path)
+
+    def features(self) -> np.ndarray:
+        path = self.path("features.npy")
+        if not path.exists():
+            feats = catalogue_features(self.ds.items, self.cfg.spec, workers=self.cfg.workers, cache_dir=self.dir / "cache", progress=self.cfg.progress)
+            np.save(path, feats)
+        return np.load(path)
+
+    def need(self, name: str, stage: str) -> Path:
+        p = self.path(name)
+        if not p.exists():
+            raise FileNotFoundError(f"{p} is missing: run the '{stage}' stage first")
+        return p
+
+
+def _metrics(row: dict) -> dict:
+    return {k: row[k] for k in ("hr@10", "ndcg@10", "mrr", "coverage@10") if k in row}
+
+
+def stage_train(w: Work) -> None:
+    """Train both teachers, evaluate the teacher, export its text encoder with optimum."""
+    cfg = w.cfg
+    events = user_events(w.split)
+    model, log = train_teacher(w.split, events, w.ds.items, w.features(), cfg.teacher, progress=cfg.progress)
+    table = model.item_table().numpy()
+    torch.save(model, w.path("teacher.pt"))
+    np.save(w.path("teacher_items.npy"), table)
+    report = evaluate([TeacherScorer(model, table, events)], w.split)
+    w.report["teacher"] = {"log": log, "quality": _metrics(report.rows[0]), "params": sum(p.numel() for p in model.parameters())}
+    if cfg.export_teacher:
+        hf = w.path("teacher_text")
+        model.fusion.text.save(hf)
+        try:
+            from export.quantize import ConversionError
+
+            files = export_text_teacher(hf, w.path("teacher_text_onnx"))
+            w.report["teacher"]["text_onnx"] = {k: {"file": str(v.relative_to(w.dir)), "bytes": v.stat().st_size} for k, v in files.items()}
+        except ConversionError as exc:
+            w.report["teacher"]["text_onnx"] = {"error": str(exc).splitlines()[0]}
+    w.save()
+
+
+def _device_table(table: np.ndarray) -> np.ndarray:
+    """The catalogue as the device will hold it: int8 rows with a float scale."""
+    return dequantize_rows(*quantize_rows(table))
+
+
+def stage_distill(w: Work) -> None:
+    """Distil the fusion and interest students from the saved teacher."""
+    cfg = w.cfg
+    model: Teacher = torch.load(w.need("teacher.pt", "train"), weights_only=False)
+    table = np.load(w.need("teacher_items.npy", "train"))
+    events = user_events(w.split)
+    ex = student_examples(events, cfg.student.history_len)
+    t_users = teacher_user_vectors(model, torch.from_numpy(table), events, ex.users, ex.ends, ex.context)
+    feats = w.features()
+    fusion, flog = distill_fusion(feats, table, np.arange(len(table)), cfg.student, cfg.progress)
+    dev = _device_table(table)
+    interest, ilog = distill_interest(ex, dev, t_users, cfg.student, cfg.progress)
+    torch.save({"fusion": fusion, "interest": interest}, w.path("students.pt"))
+    w.report["students"] = {"fusion": flog, "interest": ilog}
+    w.save()
+
+
+def _parity_inputs(w: Work, table: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Held-out inputs: test users' histories and the request contexts of their held-out
+    events, which no training example contained; catalogue features for the fusion student."""
+    L = w.cfg.student.history_len
+    rng = np.random.default_rng(w.cfg.student.seed + 1)
+    split = w.split
+    pick = rng.choice(len(split.test_users), size=min(PARITY_ROWS, len(split.test_users)), replace=False)
+    windows = [history_window(split.train_sequences[u], L) for u in split.test_users[pick]]
+    idx = np.stack([x[0] for x in windows])
+    mask = np.stack([x[1] for x in windows])
+    feats = w.features()
+    return {
+        "interest": {"history": (table[idx.clip(min=0)] * mask[..., None]).astype(np.float32), "mask": mask,
+                     "context": context_matrix(split.test_timestamps[pick])},
+        "fusion": {"features": feats[rng.choice(len(feats), size=min(PARITY_ROWS, len(feats)), replace=False)]},
+    }
+
+
+def stage_quantize(w: Work) -> None:
+    """Export both students to ONNX and TFLite, fp32 and int8; check each file's parity with
+    PyTorch through the device backends; score every variant on the held-out split."""
+    students = torch.load(w.need("students.pt", "distill"), weights_only=False)
+    table = np.load(w.need("teacher_items.npy", "train"))
+    dev = _device_table(table)
+    inputs = _parity_inputs(w, dev)
+    models_dir = w.path("models")
+    shutil.rmtree(models_dir, ignore_errors=True)
+    parity: list[Parity] = []
+    files: dict[str, dict[str, dict[str, Path]]] = {}
+    for name in ("interest", "fusion"):
+        module = students[name].eval()
+        inp = inputs[name]
+        onnx32 = export_onnx(module, {k: torch.from_numpy(v[:2]) for k, v in inp.items()}, models_dir / f"{name}.fp32.onnx")
+        tfl32 = export_tflite(module, {k: torch.from_numpy(v[:1]) for k, v in inp.items()}, models_dir / f"{name}.fp32.tflite")
+        onnx8 = quantize_onnx(onnx32, models_dir / f"{name}.int8.onnx")
+        tfl8 = quantize_tflite(tfl32, models_dir / f"{name}.int8.tflite")
+        files[name] = {"fp32": {"onnx": onnx32, "tflite": tfl32}, "int8": {"onnx": onnx8, "tflite": tfl8}}
+        for precision, by_backend in files[name].items():
+            for backend, path in by_backend.items():
+                batch = 1 if backend == "tflite" else None
+                sample = {k: v[:TFLITE_PARITY_ROWS] for k, v in inp.items()} if batch else inp
+                p = check_parity(module, path, backend, sample, f"{name} {precision}", batch)
+                parity.append(p)
+    w.report["parity"] = {"tolerance": PARITY_TOLERANCE, "checks": [p.__dict__ for p in parity]}
+    w.report["sizes"] = {f"{n}.{prec}.{b}": p.stat().st_size for n, d in files.items() for prec, bb in d.items() for b, p in bb.items()}
+    w.save()
+    for p in parity:
+        p.check(PARITY_TOLERANCE)  # raises ParityError: nothing below bundles a failing model
+
+    L = w.cfg.student.history_len
+    names = list(inputs["interest"])
+    scorers = [WindowScorer("student fp32 (PyTorch)", torch_user_fn(students["interest"]), dev, L)]
+    for precision in ("int8",):
+        for backend in ("onnx", "tflite"):
+            m = load_model({backend: files["interest"][precision][backend]}, [backend], input_names=names)
+            scorers.append(WindowScorer(f"student {precision} ({backend})", device_user_fn(m), dev, L, None if backend == "onnx" else 1))
+    scorers += _baselines()
+    report = evaluate(scorers, w.split)
+    w.report["quality"] = {"protocol": "leave-last-out (see export.data.split.PROTOCOL)", "rows": [
+        {"model": r["model"], **_metrics(r)} for r in report.rows]}
+    w.save()
+
+
+def _baselines() -> list:
+    scorers = default_baselines()
+    try:
+        import implicit  # noqa: F401  (dev extra; the build runs without it)
+
+        scorers.append(ALSScorer())
+    except ImportError:
+        pass
+    return scorers
+
+
+def stage_bundle(w: Work, out: str | Path) -> Path:
+    """Write the verified bundle from the int8 students and the teacher's catalogue."""
+    if "quality" not in w.report:
+        raise FileNotFoundError(f"{w.report_path} has no quality section: run the 'quantize' stage first")
+    table = np.load(w.need("teacher_items.npy", "train"))
+    models = {name: {b: w.need(f"models/{name}.int8.{ext}", "quantize") for b, ext in (("onnx", "onnx"), ("tflite", "tflite"))}
+              for name in ("interest", "fusion")}
+    inputs = {"interest": ["history", "mask", "context"], "fusion": ["features"]}
+    split = w.split
+    rows = np.concatenate(split.train_sequences) if split.train_sequences else np.zeros(0, np.int64)
+    stamps = np.concatenate(split.train_timestamps) if split.train_timestamps else np.zeros(0, np.int64)
+    priors = popularity_priors(rows, stamps, len(w.ds.items))
+    card = {k: w.report[k] for k in ("teacher", "students", "parity", "quality", "sizes", "cold_items") if k in w.report}
+    card["students_bytes"] = sum(p.stat().st_size for d in models.values() for p in d.values())
+    extra = {
+        "model_card": card,
+        "build_config": w.cfg.to_dict(),
+        "training_data": w.report["training_data"],
+        "precision": "int8",
+    }
+    return write_bundle(out, w.ds.items, table, models, inputs, priors, w.cfg.spec, w.cfg.student.history_len, extra)
+
+
+def stage_cold(w: Work) -> None:
+    """Cold items: hold out a random ``cold_fraction`` of items from a second, independent
+    teacher + fusion student; rank those items for their users from content alone and compare
+    with a content-only baseline (cosine of raw features)."""
+    from export.cold import cold_item_probe
+
+    w.report["cold_items"] = cold_item_probe(w.split, w.ds.items, w.features(), w.cfg)
+    w.save()
+
+
+def build(ds: Dataset, out: str | Path, work: str | Path, cfg: BuildConfig | None = None,
+          say: Callable[[str], None] | None = None) -> BuildResult:
+    """Run every stage in order and write the bundle to ``out``.
 
     :raises ParityError: an exported model disagrees with PyTorch; no bundle is written.
     """
-    cfg = cfg or TrainConfig()
-    spec = spec or FeatureSpec()
+    cfg = cfg or BuildConfig()
+    say = say or (lambda _m: None)
+    w = Work(work, ds, cfg)
     timings: dict[str, float] = {}
-    t = time.perf_counter()
-    split = leave_last_out(ds)
-    timings["split_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    feats = catalogue_features(ds.items, spec, workers=workers, cache_dir=cache_dir, progress=progress)
-    timings["features_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    model, log = train_two_tower(split, feats, cfg, progress=progress)
-    emb = item_embeddings(model, feats)
-    timings["train_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    rng = np.random.default_rng(cfg.seed + 1)
-    # Held-out inputs: each test user's whole training history at the time of the held-out
-    # event; no training example saw these windows or contexts.
-    pick = rng.choice(len(split.test_users), size=min(256, len(split.test_users)), replace=False)
-    windows = [history_window(split.train_sequences[u], cfg.history_len) for u in split.test_users[pick]]
-    idx = np.stack([w[0] for w in windows])
-    mask = np.stack([w[1] for w in windows])
-    interest_inputs = {
-        "history": (emb[idx.clip(min=0)] * mask[..., None]).astype(np.float32),
-        "mask": mask,
-        "context": context_matrix(split.test_timestamps[pick]),
-    }
-    fusion_inputs = {"features": feats[rng.choice(len(feats), size=min(256, len(feats)), replace=False)]}
-    fusion = FusionModel(model.items.content).eval()
-    parity: list[Parity] = []
-    with tempfile.TemporaryDirectory() as scratch:
-        modules = {"interest": (model.interest, interest_inputs), "fusion": (fusion, fusion_inputs)}
-        files: dict[str, dict[str, Path]] = {}
-        for name, (module, inputs) in modules.items():
-            # ONNX keeps a dynamic batch axis; TFLite is converted at batch 1 (fixed shapes).
-            onnx_path = export_onnx(module, {k: torch.from_numpy(v[:2]) for k, v in inputs.items()}, Path(scratch) / f"{name}.onnx")
-            tflite_path = export_tflite(module, {k: torch.from_numpy(v[:1]) for k, v in inputs.items()}, Path(scratch) / f"{name}.tflite")
-            files[name] = {"onnx": onnx_path, "tflite": tflite_path}
-            for backend, path, batch in (("onnx", onnx_path, None), ("tflite", tflite_path, 1)):
-                p = check_parity(module, path, backend, {k: v[:TFLITE_PARITY_ROWS] if batch else v for k, v in inputs.items()}, name, batch)
-                p.check(PARITY_TOLERANCE)
-                parity.append(p)
-        timings["export_s"] = time.perf_counter() - t
-
+    for stage in ("features", "train", "distill", "quantize", "cold", "bundle"):
         t = time.perf_counter()
-        rows = np.concatenate(split.train_sequences) if split.train_sequences else np.zeros(0, np.int64)
-        stamps = np.concatenate(split.train_timestamps) if split.train_timestamps else np.zeros(0, np.int64)
-        priors = popularity_priors(rows, stamps, len(ds.items))
-        extra = {
-            "model_card": {
-                "model": "two-tower (attention-pooling interest tower, content+id item tower)",
-                "parity": [p.__dict__ for p in parity],
-                "parity_tolerance": PARITY_TOLERANCE,
-                "train": {k: v for k, v in log.items() if k != "model"},
-            },
-            "train_config": cfg.to_dict(),
-            "model_config": log["model"],
-            "training_data": {"name": ds.name, "sha256": dataset_hash(ds), "n_items": len(ds.items), "n_interactions": len(ds.interactions)},
-        }
-        bundle = write_bundle(
-            out,
-            ds.items,
-            emb,
-            files,
-            {name: list(inputs) for name, (_, inputs) in modules.items()},
-            priors,
-            spec,
-            cfg.history_len,
-            extra,
-        )
-    timings["bundle_s"] = time.perf_counter() - t
-    return BuildResult(bundle, split, feats, parity, log, timings)
+        if stage == "features":
+            w.features()
+        elif stage == "train":
+            stage_train(w)
+        elif stage == "distill":
+            stage_distill(w)
+        elif stage == "quantize":
+            stage_quantize(w)
+        elif stage == "cold" and cfg.cold_fraction > 0:
+            stage_cold(w)
+        elif stage == "bundle":
+            timings[stage + "_s"] = time.perf_counter() - t
+            w.report["timings"] = timings
+            w.save()
+            bundle = stage_bundle(w, out)
+        timings[stage + "_s"] = time.perf_counter() - t
+        say(f"{stage}: {timings[stage + '_s']:.1f} s")
+    w.report["timings"] = timings
+    w.save()
+    return BuildResult(Path(bundle), w.dir, w.report, w.split, timings)
+
+
+__all__ = ["BuildConfig", "BuildResult", "Work", "build", "stage_train", "stage_distill", "stage_quantize", "stage_bundle",
+           "stage_cold", "ParityError", "EvalReport", "PARITY_TOLERANCE"]

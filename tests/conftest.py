@@ -69,6 +69,21 @@ def make_tiny_catalogue(root: Path, n_items: int = 40, n_users: int = 80, seed: 
     return root / "interactions.csv", root / "items.csv", root
 
 
+def tiny_build_config(**overrides):
+    """A :class:`~export.pipeline.BuildConfig` that trains for seconds, not minutes."""
+    from export.pipeline import BuildConfig
+    from export.students import StudentConfig
+    from export.teacher import TeacherConfig
+
+    teacher = TeacherConfig(steps=200, batch_size=32, hidden=64, layers=1, text_hidden=32, text_layers=1, text_max_len=16,
+                            text_items_per_step=16, threads=1)
+    student = StudentConfig(fusion_steps=200, interest_steps=200, batch_size=64, fusion_hidden=64, interest_hidden=64, threads=1)
+    cfg = BuildConfig(teacher=teacher, student=student, workers=1, cold_fraction=0.1, progress=False)
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
@@ -78,9 +93,8 @@ def tiny_dataset(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_build(tiny_dataset, tmp_path_factory):
-    """A bundle trained on the tiny catalogue (shared: training takes a few seconds)."""
-    from export.pipeline import build_bundle
-    from export.train import TrainConfig
+    """A bundle built by the whole pipeline on the tiny catalogue (shared: it takes ~1 min)."""
+    from export.pipeline import build
 
-    out = tmp_path_factory.mktemp("bundle") / "bundle"
-    return build_bundle(tiny_dataset, out, TrainConfig(steps=150, batch_size=64, threads=1), workers=1, progress=False)
+    root = tmp_path_factory.mktemp("bundle")
+    return build(tiny_dataset, root / "bundle", root / "work", tiny_build_config())

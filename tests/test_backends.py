@@ -13,15 +13,15 @@ from edge.errors import BackendError
 from edge.ranking import score_int8, top_k
 from export.bundle import quantize_rows
 from export.convert import check_parity, export_onnx, export_tflite
-from export.models import InterestTower, TwoTowerConfig
+from export.students import InterestStudent, StudentConfig
 
-CFG = TwoTowerConfig(feature_dim=16, n_items=300, context_dim=CONTEXT_DIM, dim=32, hidden=64, history_len=12)
+CFG = StudentConfig(dim=32, interest_hidden=64, history_len=12)
 
 
 @pytest.fixture(scope="module")
 def tower():
     torch.manual_seed(0)
-    return InterestTower(CFG).eval()
+    return InterestStudent(CFG).eval()
 
 
 def _inputs(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -31,7 +31,7 @@ def _inputs(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     for j, real in enumerate(rng.integers(1, CFG.history_len + 1, size=n)):
         mask[j, : CFG.history_len - real] = 0.0
         hist[j, : CFG.history_len - real] = 0.0
-    ctx = rng.standard_normal((n, CFG.context_dim)).astype(np.float32)
+    ctx = rng.standard_normal((n, CONTEXT_DIM)).astype(np.float32)
     return {"history": hist, "mask": mask, "context": ctx}
 
 
@@ -75,7 +75,7 @@ def test_top10_matches_numpy_reference_over_int8_catalogue(exported, tower):
     users = _run_rows(model, inputs)
     with torch.no_grad():
         want = tower(*[torch.from_numpy(v) for v in inputs.values()]).numpy()
-    catalogue = np.random.default_rng(3).standard_normal((CFG.n_items, CFG.dim)).astype(np.float32)
+    catalogue = np.random.default_rng(3).standard_normal((300, CFG.dim)).astype(np.float32)
     q, scale = quantize_rows(catalogue)
     deq = q.astype(np.float32) * scale[:, None]
     for u, w in zip(users, want):

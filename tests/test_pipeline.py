@@ -7,28 +7,54 @@ import socket
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_build_config
 
 from edge.context import Context
 from edge.recommender import Recommender
 from export.bundle_scorer import BundleScorer
 from export.convert import ParityError, check_parity, export_onnx
 from export.evaluate import PopularityScorer, evaluate
-from export.models import FusionModel, ContentEncoder, TwoTowerConfig
+from export.students import FusionStudent, StudentConfig
 
 
-def test_training_lowers_the_loss_and_parity_holds(tiny_build):
-    log = tiny_build.train_log
-    assert log["loss_last"] < log["loss_first"] - 0.3
-    assert all(p.min_cosine >= 0.99 and p.n > 0 for p in tiny_build.parity)
+def test_build_report_has_every_stage_side_by_side(tiny_build):
+    r = tiny_build.report
+    assert r["teacher"]["log"]["loss_last"] < r["teacher"]["log"]["loss_first"]
+    assert {"fusion", "interest"} <= set(r["students"])
+    models = [row["model"] for row in r["quality"]["rows"]]
+    for name in ("student fp32 (PyTorch)", "student int8 (onnx)", "student int8 (tflite)", "popularity", "item-knn", "ease"):
+        assert name in models, models
+    assert r["cold_items"]["n_cold_items"] == 4 and len(r["cold_items"]["rows"]) == 4
+    assert set(r["timings"]) >= {"train_s", "distill_s", "quantize_s", "bundle_s"}
 
 
-def test_bundle_carries_both_backends_with_parity_on_each(tiny_build):
+def test_every_exported_variant_passes_parity(tiny_build):
+    checks = tiny_build.report["parity"]["checks"]
+    got = {(c["model"], c["backend"]) for c in checks}
+    want = {(f"{m} {p}", b) for m in ("interest", "fusion") for p in ("fp32", "int8") for b in ("onnx", "tflite")}
+    assert got == want
+    assert all(c["min_cosine"] >= 0.99 and c["n"] > 0 for c in checks)
+
+
+def test_int8_files_are_smaller_and_bundle_ships_int8(tiny_build):
+    sizes = tiny_build.report["sizes"]
+    for m in ("interest", "fusion"):
+        assert sizes[f"{m}.int8.onnx"] < sizes[f"{m}.fp32.onnx"]
+        assert sizes[f"{m}.int8.tflite"] < sizes[f"{m}.fp32.tflite"]
+    from edge.bundle import Bundle
+
+    b = Bundle.open(tiny_build.bundle)
+    assert b.manifest["precision"] == "int8"
+    card = b.manifest["model_card"]
+    assert card["students_bytes"] < 1_000_000 and card["quality"]["rows"]
+
+
+def test_bundle_carries_both_backends(tiny_build):
     from edge.bundle import Bundle
 
     b = Bundle.open(tiny_build.bundle)
     for name in ("interest", "fusion"):
         assert set(b.model_paths(name)) == {"onnx", "tflite"}
-    assert {(p.model, p.backend) for p in tiny_build.parity} == {(m, k) for m in ("interest", "fusion") for k in ("onnx", "tflite")}
 
 
 def test_bundle_beats_popularity_on_planted_groups_on_both_backends(tiny_build):
@@ -41,18 +67,35 @@ def test_bundle_beats_popularity_on_planted_groups_on_both_backends(tiny_build):
 
 
 def test_failed_parity_is_refused(tmp_path):
-    cfg = TwoTowerConfig(feature_dim=8, n_items=4, context_dim=5)
-    enc = ContentEncoder(cfg)
-    model = FusionModel(enc).eval()
+    model = FusionStudent(8, StudentConfig(fusion_hidden=16)).eval()
     path = export_onnx(model, {"features": torch.zeros(2, 8)}, tmp_path / "f.onnx")
     inputs = {"features": np.random.default_rng(0).standard_normal((16, 8)).astype(np.float32)}
     good = check_parity(model, path, "onnx", inputs, "fusion")
     good.check(0.99)
     with torch.no_grad():
-        enc.mlp[0].weight.mul_(-1)  # the PyTorch model drifts from the exported file
+        model.mlp[0].weight.mul_(-1)  # the PyTorch model drifts from the exported file
     bad = check_parity(model, path, "onnx", inputs, "fusion")
     with pytest.raises(ParityError, match=r"fusion on onnx: min cosine .* below the tolerance 0.99"):
         bad.check(0.99)
+
+
+def test_a_model_failing_parity_is_not_bundled(tiny_dataset, tmp_path, monkeypatch):
+    """The pipeline stops at the parity gate: no bundle folder appears."""
+    import export.pipeline as pipeline
+    from export.convert import Parity
+
+    real = pipeline.check_parity
+
+    def drifting(module, path, backend, inputs, name, batch=None):
+        p = real(module, path, backend, inputs, name, batch)
+        return Parity(p.model, p.backend, 0.5, 0.5, p.n) if name == "fusion int8" and backend == "tflite" else p
+
+    monkeypatch.setattr(pipeline, "check_parity", drifting)
+    cfg = tiny_build_config(cold_fraction=0.0, export_teacher=False)
+    cfg.teacher.steps = cfg.student.fusion_steps = cfg.student.interest_steps = 20
+    with pytest.raises(ParityError, match="fusion int8 on tflite"):
+        pipeline.build(tiny_dataset, tmp_path / "bundle", tmp_path / "work", cfg)
+    assert not (tmp_path / "bundle").exists()
 
 
 @pytest.fixture

@@ -4,9 +4,12 @@
 seconds or ISO 8601; ``event`` is one of :data:`EVENT_KINDS` (default ``play``); ``value`` is a
 rating or a watched fraction.
 
-``items.csv``: ``item_id,title[,tags][,kind][,duration_s][,audio][,frames][,description]``.
+``items.csv``: ``item_id,title[,tags][,kind][,duration_s][,audio][,frames][,description]``
+``[,age_rating][,available_from][,available_until]``.
 Tags are separated by ``|``; kind is ``audio`` or ``video``; ``audio`` and ``frames`` are paths
 relative to a media root (frames: a folder of images or an ``.npy`` of uint8 RGB frames).
+``age_rating`` is a minimum viewer age (0-21); ``available_from``/``available_until`` bound the
+item's availability window (Unix seconds or ISO 8601, either may be empty).
 
 Every validation error is a :class:`edge.errors.DataError` naming file, line and column.
 Writers go through a temporary file and an atomic rename, so a failed write never leaves a
@@ -35,7 +38,9 @@ ITEM_KINDS: tuple[str, ...] = ("audio", "video")
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "timestamp", "event", "value")
 INTERACTION_REQUIRED = ("user_id", "item_id", "timestamp")
-ITEM_COLUMNS = ("item_id", "title", "tags", "kind", "duration_s", "audio", "frames", "description")
+ITEM_COLUMNS = ("item_id", "title", "tags", "kind", "duration_s", "audio", "frames", "description",
+                "age_rating", "available_from", "available_until")
+MAX_AGE_RATING = 21
 ITEM_REQUIRED = ("item_id", "title")
 
 # Timestamps before this are almost certainly milliseconds or garbage; after it, the future.
@@ -55,6 +60,9 @@ class Item:
     audio: Path | None = None
     frames: Path | None = None
     description: str = ""
+    age_rating: int | None = None
+    available_from: int | None = None
+    available_until: int | None = None
 
 
 @dataclass
@@ -254,8 +262,24 @@ def load_items(path: str | Path, media_root: str | Path | None = None) -> list[I
                 raw = (rec.get(col) or "").strip()
                 media[col] = _resolve_media(path, lineno, col, raw, root) if raw else None
             tags = tuple(t.strip() for t in (rec.get("tags") or "").split("|") if t.strip())
+            age = None
+            raw_age = (rec.get("age_rating") or "").strip()
+            if raw_age:
+                if not raw_age.isdigit() or int(raw_age) > MAX_AGE_RATING:
+                    raise _err(path, lineno, "age_rating", f"expected a whole number of years 0..{MAX_AGE_RATING}, got {raw_age!r}")
+                age = int(raw_age)
+            window: dict[str, int | None] = {}
+            for col in ("available_from", "available_until"):
+                raw = (rec.get(col) or "").strip()
+                try:
+                    window[col] = parse_timestamp(raw) if raw else None
+                except ValueError as exc:
+                    raise _err(path, lineno, col, f"cannot parse {raw!r}: {exc}") from None
+            if None not in window.values() and window["available_until"] <= window["available_from"]:  # type: ignore[operator]
+                raise _err(path, lineno, "available_until", "the availability window ends before it starts")
             items.append(
-                Item(item_id, title, tags, kind, duration, media["audio"], media["frames"], (rec.get("description") or "").strip())
+                Item(item_id, title, tags, kind, duration, media["audio"], media["frames"], (rec.get("description") or "").strip(),
+                     age, window["available_from"], window["available_until"])
             )
     return items
 
@@ -312,6 +336,9 @@ def write_items(path: str | Path, items: Sequence[Item], media_root: str | Path)
             rel(it.audio),
             rel(it.frames),
             it.description,
+            "" if it.age_rating is None else it.age_rating,
+            "" if it.available_from is None else it.available_from,
+            "" if it.available_until is None else it.available_until,
         )
         for it in items
     )

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from edge.errors import DataError
-from export.data.contract import POSITIVE_EVENTS, Dataset
+from export.data.contract import EVENT_KINDS, POSITIVE_EVENTS, Dataset
 
 __all__ = ["PROTOCOL", "LeaveLastOut", "leave_last_out"]
 
@@ -50,7 +50,9 @@ class LeaveLastOut:
     ascending), ``test_items`` (int64) and ``test_timestamps`` (int64 Unix s) are parallel
     arrays, one entry per user with a target. ``negatives[u]`` holds the item indices of the
     user's skip/dislike events before their target (all of them for users without one), in time
-    order with repeats.
+    order with repeats. ``train_kinds[u]`` (parallel to ``train_sequences[u]``) and
+    ``negative_kinds[u]`` hold event codes (``EVENT_KINDS.index(kind) + 1``; 0 is padding), and
+    ``negative_timestamps[u]`` the negatives' times, so sequence models can interleave them.
     """
 
     n_users: int
@@ -65,6 +67,9 @@ class LeaveLastOut:
     test_timestamps: np.ndarray
     negatives: list[np.ndarray]
     name: str = "dataset"
+    train_kinds: list[np.ndarray] | None = None
+    negative_kinds: list[np.ndarray] | None = None
+    negative_timestamps: list[np.ndarray] | None = None
 
     @property
     def n_train(self) -> int:
@@ -127,14 +132,18 @@ def leave_last_out(dataset: Dataset) -> LeaveLastOut:
     item_rank = _sort_ranks(np.array(item_ids, dtype=object))
 
     timestamps = np.asarray(inter.timestamps, dtype=np.int64)
-    positive = np.isin(inter.events.astype(str), sorted(POSITIVE_EVENTS))
+    events = inter.events.astype(str)
+    positive = np.isin(events, sorted(POSITIVE_EVENTS))
+    kinds = np.zeros(len(events), dtype=np.int64)
+    for code, kind in enumerate(EVENT_KINDS, 1):
+        kinds[events == kind] = code
 
     # Sort every event by (user, timestamp, item id); lexsort's last key is the primary one.
     order = np.lexsort((item_rank[items], timestamps, users))
-    users, items, timestamps, positive = users[order], items[order], timestamps[order], positive[order]
+    users, items, timestamps, positive, kinds = users[order], items[order], timestamps[order], positive[order], kinds[order]
 
-    pos_users, pos_items, pos_ts = users[positive], items[positive], timestamps[positive]
-    neg_users, neg_items, neg_ts = users[~positive], items[~positive], timestamps[~positive]
+    pos_users, pos_items, pos_ts, pos_kinds = users[positive], items[positive], timestamps[positive], kinds[positive]
+    neg_users, neg_items, neg_ts, neg_kinds = users[~positive], items[~positive], timestamps[~positive], kinds[~positive]
 
     # First positive event of each (user, item): np.unique's return_index is the first occurrence.
     n_pos = len(pos_users)
@@ -159,7 +168,7 @@ def leave_last_out(dataset: Dataset) -> LeaveLastOut:
     test_timestamps = pos_ts[target_pos[test_users]].astype(np.int64)
 
     keep = np.arange(n_pos) < target_pos[pos_users]
-    tr_users, tr_items, tr_ts = pos_users[keep], pos_items[keep], pos_ts[keep]
+    tr_users, tr_items, tr_ts, tr_kinds = pos_users[keep], pos_items[keep], pos_ts[keep], pos_kinds[keep]
     train = sp.csr_matrix(
         (np.ones(len(tr_users), dtype=np.float32), (tr_users, tr_items)), shape=(n_users, n_items)
     )
@@ -184,4 +193,7 @@ def leave_last_out(dataset: Dataset) -> LeaveLastOut:
         test_timestamps=test_timestamps,
         negatives=_split_by_user(neg_items[neg_keep], neg_users[neg_keep], n_users),
         name=dataset.name,
+        train_kinds=_split_by_user(tr_kinds, tr_users, n_users),
+        negative_kinds=_split_by_user(neg_kinds[neg_keep], neg_users[neg_keep], n_users),
+        negative_timestamps=_split_by_user(neg_ts[neg_keep], neg_users[neg_keep], n_users),
     )

@@ -1,0 +1,88 @@
+"""int8 versions of exported students, and optimum's export of the transformer teacher.
+
+* ONNX: ``onnxruntime.quantization.quantize_dynamic`` (int8 weights, activations quantised on
+  the fly) after ``quant_pre_process`` (``skip_symbolic_shape``: dynamo graphs need it). Only
+  MatMul/Gemm weights become int8; the final L2 normalisation stays in float.
+* TFLite: ai-edge-quantizer's dynamic-range recipe (int8 weights, float activations) on the
+  fixed-shape file litert-torch wrote.
+* Teacher text encoder: optimum's ``main_export`` to ONNX and ``ORTQuantizer`` dynamic int8,
+  offline from the saved Hugging Face folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+
+from export.convert import ConversionError, _captured_native_output
+
+
+def quantize_onnx(src: Path, dst: Path) -> Path:
+    """Dynamic int8 quantisation of an ONNX file.
+
+    :raises ConversionError: onnxruntime's quantiser failed.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        pre = Path(scratch) / "pre.onnx"
+        logging.getLogger().setLevel(logging.WARNING)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+                quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+        except Exception as exc:
+            raise ConversionError(f"onnxruntime could not quantise {src.name}: {exc}") from exc
+    return dst
+
+
+def quantize_tflite(src: Path, dst: Path) -> Path:
+    """Dynamic-range int8 (int8 weights, float activations) with ai-edge-quantizer.
+
+    :raises ConversionError: ai-edge-quantizer is missing or failed, with its log.
+    """
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with _captured_native_output() as log:
+        try:
+            from ai_edge_quantizer import quantizer, recipe
+
+            qt = quantizer.Quantizer(str(src), recipe.dynamic_wi8_afp32())
+            qt.quantize(enable_progress_report=False).export_model(str(dst), overwrite=True)
+        except ImportError:
+            raise ConversionError("TFLite int8 needs ai-edge-quantizer (with litert-torch): pip install 'edgerec[export]'") from None
+        except Exception as exc:
+            log.seek(0)
+            tail = log.read()[-4000:].decode("utf-8", "replace")
+            raise ConversionError(f"ai-edge-quantizer could not quantise {src.name}: {exc}\n{tail}") from exc
+    return dst
+
+
+def export_text_teacher(hf_folder: Path, out: Path) -> dict[str, Path]:
+    """Export the teacher's transformer (saved with ``save_pretrained``) to ONNX with optimum and
+    quantise it to int8 with ``ORTQuantizer``; nothing is downloaded.
+
+    :returns: ``{"fp32": model.onnx, "int8": model_quantized.onnx}`` under ``out``.
+    :raises ConversionError: optimum failed.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        from optimum.exporters.onnx import main_export
+        from optimum.onnxruntime import ORTQuantizer
+        from optimum.onnxruntime.configuration import AutoQuantizationConfig
+
+        with warnings.catch_warnings(), _captured_native_output():
+            warnings.simplefilter("ignore")
+            main_export(str(hf_folder), output=str(out), task="feature-extraction", local_files_only=True, do_validation=False)
+            quantizer = ORTQuantizer.from_pretrained(str(out), file_name="model.onnx")
+            qconfig = AutoQuantizationConfig.avx2(is_static=False, per_channel=True)
+            quantizer.quantize(save_dir=str(out), quantization_config=qconfig)
+    except ImportError:
+        raise ConversionError("the teacher export needs optimum-onnx: pip install 'edgerec[export]'") from None
+    except Exception as exc:
+        raise ConversionError(f"optimum could not export the text teacher from {hf_folder}: {exc}") from exc
+    return {"fp32": out / "model.onnx", "int8": out / "model_quantized.onnx"}

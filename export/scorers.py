@@ -1,0 +1,77 @@
+"""Scorers (see :mod:`export.evaluate`) for the teacher, the students in PyTorch, and exported
+student files run through the device backends: the same protocol for every stage of the model."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from edge.backends import Model
+from edge.context import context_matrix
+from edge.ranking import history_window
+from export.data.split import LeaveLastOut
+from export.sequences import UserEvents
+from export.teacher import Teacher, teacher_user_vectors
+
+UserFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def _request_context(split: LeaveLastOut, users: np.ndarray) -> np.ndarray:
+    return context_matrix(split.test_timestamps[np.searchsorted(split.test_users, users)])
+
+
+class TeacherScorer:
+    """The teacher as trained: SASRec over all training events, float item table."""
+
+    def __init__(self, model: Teacher, table: np.ndarray, events: list[UserEvents], name: str = "teacher (PyTorch)") -> None:
+        self.model, self.table, self.events, self.name = model, table, events, name
+
+    def fit(self, split: LeaveLastOut) -> None:
+        self._split = split
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        ends = np.array([len(self.events[u].items) for u in users])
+        uv = teacher_user_vectors(self.model, torch.from_numpy(self.table), self.events, users, ends, _request_context(self._split, users))
+        return uv @ self.table.T
+
+
+class WindowScorer:
+    """Any student given as ``user_fn(history, mask, context) -> user vectors`` over the last
+    ``history_len`` positive training items, scored against ``item_vectors`` as on the device."""
+
+    def __init__(self, name: str, user_fn: UserFn, item_vectors: np.ndarray, history_len: int, batch_size: int | None = 256) -> None:
+        self.name, self.user_fn, self.items, self.L = name, user_fn, item_vectors, history_len
+        self.batch_size = batch_size
+
+    def fit(self, split: LeaveLastOut) -> None:
+        self._split = split
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        L, d = self.L, self.items.shape[1]
+        hist = np.zeros((len(users), L, d), np.float32)
+        mask = np.zeros((len(users), L), np.float32)
+        for j, u in enumerate(users):
+            idx, m = history_window(self._split.train_sequences[u], L)
+            hist[j, m > 0] = self.items[idx[m > 0]]
+            mask[j] = m
+        ctx = _request_context(self._split, users)
+        step = self.batch_size or len(users)
+        uv = np.concatenate([self.user_fn(hist[s : s + step], mask[s : s + step], ctx[s : s + step]) for s in range(0, len(users), step)])
+        return uv @ self.items.T
+
+
+def torch_user_fn(module: torch.nn.Module) -> UserFn:
+    """A PyTorch interest student as a ``user_fn``."""
+
+    @torch.no_grad()
+    def run(h: np.ndarray, m: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return module.eval()(torch.from_numpy(h), torch.from_numpy(m), torch.from_numpy(c)).numpy()
+
+    return run
+
+
+def device_user_fn(model: Model) -> UserFn:
+    """A loaded device model (onnxruntime or TFLite) as a ``user_fn``."""
+    return lambda h, m, c: model.run({"history": h, "mask": m, "context": c})
