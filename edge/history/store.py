@@ -48,6 +48,7 @@ MAX_SETTING_LEN = 4096
 EXPORT_FORMAT = "edgerec-history-export/1"
 
 _SELECT_EVENTS = f"SELECT id, {', '.join(EVENT_COLUMNS)} FROM events"
+_HOUR = EVENT_COLUMNS.index("hour")
 _INSERT_EVENT = f"INSERT INTO events (id, {', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})"
 
 
@@ -154,7 +155,7 @@ class HistoryStore:
             raise HistoryError(f"{p} is a folder; pass a file path such as {p / 'history.db'}")
         if not p.parent.is_dir():
             raise HistoryError(f"{p.parent} does not exist; create the folder first")
-        if p.exists() and p.stat().st_size > 0:
+        if p.exists() and (p.stat().st_size > 0 or Path(f"{p}-wal").exists()):
             try:
                 # Read-only checks first: a damaged, foreign or newer file must not be modified
                 # (even switching it to WAL rewrites its header).
@@ -290,7 +291,7 @@ class HistoryStore:
 
     # -- events ------------------------------------------------------------------------------
 
-    def record_many(self, events: Sequence[Event]) -> list[int]:
+    def record_many(self, events: Iterable[Event]) -> list[int]:
         """Validate and store a batch of events, and their aggregates, in one transaction.
 
         At most :data:`~edge.history.events.MAX_BATCH_EVENTS` per call. Retention caps are
@@ -314,7 +315,7 @@ class HistoryStore:
                 raise HistoryError(f"record_many() takes Event objects, got {type(ev).__name__}")
             row, tags = event_row(ev, now)
             rows.append(row)
-            counted.append((row[0], row[2], row[7], tags))
+            counted.append((ev.profile, ev.kind, row[_HOUR], tags))
         tag_deltas, hour_deltas = aggregates.deltas(counted)
         profiles = list(dict.fromkeys(r[0] for r in rows))
         with self._write(f"store {len(rows)} event(s)") as conn:
@@ -323,6 +324,8 @@ class HistoryStore:
             # round trip per row.
             first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
             ids = list(range(first, first + len(rows)))
+            # The hot path: executemany on validated tuples runs about twice the rate of
+            # sqlite-utils' insert_all, which builds a dict per row (benchmarks/history_store.py).
             conn.executemany(_INSERT_EVENT, [(i, *r) for i, r in zip(ids, rows)])
             aggregates.add(conn, tag_deltas, hour_deltas)
         for profile in profiles:
@@ -387,7 +390,7 @@ class HistoryStore:
         return [event_from_row(r) for r in rows]
 
     def count(self, profile: str | None = None) -> int:
-        """Number of events stored, for one profile or all."""
+        """Number of events stored, for one profile (0 for an unknown one) or all."""
         with self._lock:
             try:
                 if profile is None:
