@@ -182,7 +182,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         _data_args(b)
         b.add_argument("--out", required=action == "build", help="bundle folder to write")
         b.add_argument("--work", help="work folder for the stages (default: OUT.work next to the bundle)")
-        b.add_argument("--steps", type=int, default=2500, help="teacher training steps (default 2500)")
+        b.add_argument("--steps", type=int, default=1200, help="teacher training steps (default 1200)")
         b.add_argument("--student-steps", type=int, default=2500, help="distillation steps per student (default 2500)")
         b.add_argument("--text-model", help="pretrained Hugging Face model name or folder for the text teacher, "
                        "loaded offline (default: train a small one from scratch)")

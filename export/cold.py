@@ -40,8 +40,13 @@ def ndcg_sets(scores: np.ndarray, relevant: Sequence[np.ndarray], k: int = 10) -
     return float(np.mean(ndcg)), float(np.mean(hit))
 
 
-def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.ndarray, cfg: "BuildConfig") -> dict:
-    """Train without the cold items and rank them from content; returns the report section."""
+def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.ndarray, teacher_features: np.ndarray,
+                    cfg: "BuildConfig") -> dict:
+    """Train without the cold items and rank them from content; returns the report section.
+
+    :param features: device feature vectors (the fusion student's input and the baseline's).
+    :param teacher_features: the fusion teacher's richer content input.
+    """
     rng = np.random.default_rng(cfg.teacher.seed + 7)
     n = split.n_items
     cold = np.sort(rng.choice(n, size=max(1, int(round(cfg.cold_fraction * n))), replace=False))
@@ -68,7 +73,7 @@ def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.nda
     events = user_events(split, exclude_items=cold)
     steps = cfg.cold_steps or max(1, cfg.teacher.steps // 2)
     tcfg = dataclasses.replace(cfg.teacher, steps=steps)
-    teacher, log = train_teacher(split, events, items, features, tcfg, progress=cfg.progress)
+    teacher, log = train_teacher(split, events, items, teacher_features, tcfg, progress=cfg.progress)
     table = teacher.item_table().numpy()
     warm = np.flatnonzero(~is_cold)
     student, _ = distill_fusion(features, table, warm, cfg.student, progress=cfg.progress)

@@ -5,6 +5,7 @@ Every stage reads and writes a work folder, so each can run alone (``edgerec exp
 
     work/
       features.npy            device feature vectors (edge.features), catalogue order
+      teacher_features.npy    the same plus full-clip audio statistics (server only)
       teacher.pt              both teachers (torch.save of the module)
       teacher_items.npy       the teacher's item vectors: the catalogue's embeddings
       students.pt             fusion and interest students
@@ -34,7 +35,7 @@ from export.convert import Parity, ParityError, check_parity, export_onnx, expor
 from export.data.contract import Dataset
 from export.data.split import LeaveLastOut, leave_last_out
 from export.evaluate import ALSScorer, EvalReport, default_baselines, evaluate
-from export.features import catalogue_features
+from export.features import catalogue_features, full_clip_audio
 from export.quantize import export_text_teacher, quantize_onnx, quantize_tflite
 from export.scorers import TeacherScorer, WindowScorer, device_user_fn, torch_user_fn
 from export.sequences import student_examples, user_events
@@ -119,6 +120,15 @@ class Work:
             np.save(path, feats)
         return np.load(path)
 
+    def teacher_features(self) -> np.ndarray:
+        """The fusion teacher's content input: the device features plus full-clip audio
+        statistics, which only the server can afford."""
+        path = self.path("teacher_features.npy")
+        if not path.exists():
+            extra = full_clip_audio(self.ds.items, self.cfg.spec, workers=self.cfg.workers, cache_dir=self.dir / "cache", progress=self.cfg.progress)
+            np.save(path, np.concatenate([self.features(), extra], axis=1))
+        return np.load(path)
+
     def need(self, name: str, stage: str) -> Path:
         p = self.path(name)
         if not p.exists():
@@ -134,7 +144,7 @@ def stage_train(w: Work) -> None:
     """Train both teachers, evaluate the teacher, export its text encoder with optimum."""
     cfg = w.cfg
     events = user_events(w.split)
-    model, log = train_teacher(w.split, events, w.ds.items, w.features(), cfg.teacher, progress=cfg.progress)
+    model, log = train_teacher(w.split, events, w.ds.items, w.teacher_features(), cfg.teacher, progress=cfg.progress)
     table = model.item_table().numpy()
     torch.save(model, w.path("teacher.pt"))
     np.save(w.path("teacher_items.npy"), table)
@@ -278,7 +288,7 @@ def stage_cold(w: Work) -> None:
     with a content-only baseline (cosine of raw features)."""
     from export.cold import cold_item_probe
 
-    w.report["cold_items"] = cold_item_probe(w.split, w.ds.items, w.features(), w.cfg)
+    w.report["cold_items"] = cold_item_probe(w.split, w.ds.items, w.features(), w.teacher_features(), w.cfg)
     w.save()
 
 
@@ -296,6 +306,7 @@ def build(ds: Dataset, out: str | Path, work: str | Path, cfg: BuildConfig | Non
         t = time.perf_counter()
         if stage == "features":
             w.features()
+            w.teacher_features()
         elif stage == "train":
             stage_train(w)
         elif stage == "distill":

@@ -50,7 +50,7 @@ class TeacherConfig:
     text_layers: int = 2
     text_max_len: int = 48
     text_items_per_step: int = 64
-    steps: int = 2500
+    steps: int = 1200
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4

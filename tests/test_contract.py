@@ -126,3 +126,20 @@ def test_round_trip_and_atomic_write(tmp_path, monkeypatch):
         write_interactions(tmp_path / "interactions.csv", Interactions.from_rows([("v", "a", 1, "play", None)]))
     assert (tmp_path / "interactions.csv").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["interactions.csv", "items.csv", "m"]
+
+
+def test_items_carry_age_rating_and_availability_window(tmp_path):
+    from export.data.contract import load_items
+
+    p = tmp_path / "items.csv"
+    p.write_text("item_id,title,age_rating,available_from,available_until\n"
+                 "a,A,16,2024-01-01T00:00:00Z,1735689600\nb,B,,,\n", encoding="utf-8")
+    a, b = load_items(p)
+    assert (a.age_rating, a.available_from, a.available_until) == (16, 1704067200, 1735689600)
+    assert (b.age_rating, b.available_from, b.available_until) == (None, None, None)
+    p.write_text("item_id,title,age_rating\na,A,99\n", encoding="utf-8")
+    with pytest.raises(DataError, match="line 2, column 'age_rating'"):
+        load_items(p)
+    p.write_text("item_id,title,available_from,available_until\na,A,1735689600,1704067200\n", encoding="utf-8")
+    with pytest.raises(DataError, match="ends before it starts"):
+        load_items(p)

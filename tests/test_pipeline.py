@@ -156,3 +156,22 @@ def test_both_backends_give_the_same_top10_on_the_device(tiny_build, tmp_path):
     np.testing.assert_allclose([r.score for r in a], [r.score for r in b], atol=1e-4)
     onnx.close()
     tflite.close()
+
+
+def test_text_teacher_loads_a_local_pretrained_model_offline(tiny_build, monkeypatch):
+    """A configured model folder is read with local_files_only: no hub access is attempted."""
+    from export.text_encoder import TextEncoder
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = tiny_build.work / "teacher_text"
+    enc = TextEncoder(["Night show . night", "Day song . day"], 8, pretrained=folder, max_len=16)
+    assert enc.pretrained == str(folder)
+    out = enc(torch.arange(2))
+    assert out.shape == (2, 8) and torch.isfinite(out).all()
+    onnx = tiny_build.report["teacher"]["text_onnx"]
+    assert onnx["int8"]["bytes"] < onnx["fp32"]["bytes"]  # optimum export + ORTQuantizer ran
+
+
+def test_student_distillation_tracks_the_teacher(tiny_build):
+    """The fusion student learned the teacher's item space (cosine on its training items)."""
+    assert tiny_build.report["students"]["fusion"]["train_cosine"] > 0.5
