@@ -161,6 +161,20 @@ def test_stream_in_random_chunks_equals_whole_file(tmp_path):
     np.testing.assert_allclose(stream.vector(), whole, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_stream_copes_with_a_reused_capture_buffer(rate):
+    x = resample(_noisy_tone(4, seconds=3.0), 16000, rate)
+    stream = AudioStream(rate)
+    ring = np.empty(1000, np.float32)  # what a capture callback hands over, then overwrites
+    for start in range(0, x.size, ring.size):
+        piece = x[start : start + ring.size]
+        ring[: piece.size] = piece
+        stream.push(ring[: piece.size])
+        ring[:] = np.nan
+    stream.end_segment()
+    np.testing.assert_allclose(stream.vector(), audio_features_from_samples(x, rate), rtol=1e-4, atol=1e-4)
+
+
 def test_stream_vector_any_time_and_int16_pcm():
     x = _noisy_tone(seconds=3.0)
     stream = AudioStream(16000)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from edge.errors import FeatureError
 from edge.features.mfcc import DeltaStream, cepstra, mel_tables, power_frames, preemphasis
@@ -22,34 +21,15 @@ MIN_RATE_HZ, MAX_RATE_HZ = 8000, 192000
 MAX_CHANNELS = 8
 #: Largest sample magnitude accepted: float PCM lives in [-1, 1]; far beyond is a wrong scale.
 MAX_ABS_SAMPLE = 16.0
-# Work in blocks of this many seconds: long enough to amortise per-call overhead, short enough
-# that temporaries stay a few MB whatever the caller pushes at once.
-_MIN_BLOCK_S, _MAX_BLOCK_S = 0.25, 8.0
+# PCM is processed once this many seconds are pending (and at end_segment/vector): long
+# enough to amortise per-call overhead, short enough that temporaries stay a few MB.
+_BLOCK_S = 8.0
 # Onset envelope: rectified flux of log(1 + gain * mel energy). Plain log energies let noise in
 # near-empty bands dominate; with the offset those bands count about linearly, i.e. little.
 # An onset is a rising edge of "envelope > ratio * its mean over the last half second + floor";
 # tuned so rates on the shared recordings land near librosa.onset.onset_detect's.
 _ONSET_GAIN, _ONSET_RATIO, _ONSET_FLOOR, _ONSET_CONTEXT_S = 100.0, 2.0, 0.02, 0.5
 _SILENT_FLOOR_DB = -120.0
-
-
-def _rolloff_bins(mag: np.ndarray, threshold: np.ndarray, block: int = 16) -> np.ndarray:
-    """Per row, the first bin where the cumulative magnitude reaches ``threshold``.
-
-    Two levels (block sums, then inside the one block that crosses): a full cumsum over the
-    bins cost more than the FFT.
-    """
-    n, bins = mag.shape
-    n_blocks = -(-bins // block)
-    padded = np.zeros((n, n_blocks * block), np.float32)
-    padded[:, :bins] = mag
-    blocks = padded.reshape(n, n_blocks, block)
-    cum_blocks = np.cumsum(blocks.sum(axis=2), axis=1)
-    which = np.minimum(np.argmax(cum_blocks >= threshold[:, None], axis=1), n_blocks - 1)
-    rows = np.arange(n)
-    before = np.where(which > 0, cum_blocks[rows, which - 1], 0.0)
-    inner = before[:, None] + np.cumsum(blocks[rows, which], axis=1)
-    return np.minimum(which * block + np.argmax(inner >= threshold[:, None], axis=1), bins - 1)
 
 
 class _Moments:
@@ -101,8 +81,7 @@ class AudioStream:
             raise FeatureError(f"{name}: {channels} channels; expected 1..{MAX_CHANNELS}")
         self.rate_hz, self.channels = int(rate_hz), int(channels)
         self._tables = mel_tables(spec.sample_rate_hz, spec)
-        self._min_block = max(1, int(_MIN_BLOCK_S * self.rate_hz))
-        self._max_block = max(self._min_block, int(_MAX_BLOCK_S * self.rate_hz))
+        self._block = max(1, int(_BLOCK_S * self.rate_hz))
         step_s = self._tables.step / spec.sample_rate_hz
         lo_bpm, hi_bpm = spec.tempo_bpm_range
         self._context = max(1, int(round(_ONSET_CONTEXT_S / step_s)))
@@ -131,7 +110,8 @@ class AudioStream:
         self._tail = np.zeros(0, np.float32)  # resampled samples not yet framed
         self._before_tail: float | None = None  # the sample before _tail[0], for pre-emphasis
         self._prev_bands: np.ndarray | None = None
-        self._prev_shape: np.ndarray | None = None
+        self._prev_mag: np.ndarray | None = None
+        self._prev_safe = self._prev_energy = 0.0
         self._delta1 = DeltaStream(self.spec.delta_n)
         self._delta2 = DeltaStream(self.spec.delta_n)
         self._env_ring = np.zeros(self._lag_max, np.float64)  # last onset-envelope values
@@ -153,12 +133,14 @@ class AudioStream:
         if x.size == 0:
             return
         self._n_input += x.size
-        for start in range(0, x.size, self._max_block):
-            piece = x[start : start + self._max_block]
-            self._pending.append(piece)
+        for start in range(0, x.size, self._block):
+            piece = x[start : start + self._block]
             self._pending_n += piece.size
-            if self._pending_n >= self._min_block:
+            if self._pending_n >= self._block:
+                self._pending.append(piece)
                 self._process(last=False)
+            else:  # kept for later: the caller may reuse its buffer (a live capture ring)
+                self._pending.append(piece.copy())
 
     def end_segment(self) -> None:
         """Mark a discontinuity: flush the resampler and deltas, drop the partial last frame."""
@@ -242,19 +224,18 @@ class AudioStream:
         sig = np.concatenate([self._tail, y]) if self._tail.size else y
         t = self._tables
         if sig.size < t.win:
-            self._tail = sig
+            self._tail = sig.copy()
             return
         n = 1 + (sig.size - t.win) // t.step
         used = (n - 1) * t.step + t.win
         power = power_frames(preemphasis(sig[:used], self.spec.preemph, self._before_tail), n, t)
         log_fb, ceps = cepstra(power, t)
         self._frames(sig[:used], n, power, log_fb, ceps)
-        self._tail = sig[n * t.step :]
+        self._tail = sig[n * t.step :].copy()
         self._before_tail = float(sig[n * t.step - 1])
 
     def _frames(self, sig: np.ndarray, n: int, power: np.ndarray, log_fb: np.ndarray, ceps: np.ndarray) -> None:
         spec, t = self.spec, self._tables
-        starts = np.arange(n) * t.step
         self._ceps.add(ceps)
         self._logfb.add(log_fb)
         d1 = self._delta1.push(ceps)
@@ -263,46 +244,77 @@ class AudioStream:
 
         # Loudness and zero crossings on the raw (not pre-emphasised) samples. Frames start
         # every `step` and span `win` samples, so sums over blocks of gcd(step, win) samples
-        # give every frame's sum without touching each sample win/step times.
+        # give every frame's sum without touching each sample win/step times. Sums are
+        # products with a ones vector: BLAS beats numpy's reduce over a short axis.
         g, stride, span = t.block, t.step // t.block, t.win // t.block
-        sq_blocks = np.square(sig).reshape(-1, g).sum(axis=1, dtype=np.float64)
-        mean_sq = sliding_window_view(sq_blocks, span)[::stride][:n].sum(axis=1) / t.win
+        ones_g = np.ones(g, np.float32)
+        sq_blocks = np.square(sig).reshape(-1, g) @ ones_g
+        cum = np.concatenate([[0.0], np.cumsum(sq_blocks, dtype=np.float64)])
+        first = np.arange(n) * stride
+        mean_sq = (cum[first + span] - cum[first]) / t.win
         rms_db = np.maximum(10.0 * np.log10(np.maximum(mean_sq, 1e-30)), _SILENT_FLOOR_DB)
         sign = np.signbit(sig)
-        change = np.zeros(sig.size, np.int32)
+        change = np.zeros(sig.size, np.float32)
         np.not_equal(sign[1:], sign[:-1], out=change[:-1], casting="unsafe")
-        change_blocks = change.reshape(-1, g).sum(axis=1)
+        cum = np.concatenate([[0.0], np.cumsum(change.reshape(-1, g) @ ones_g, dtype=np.float64)])
         # A frame's own pairs are (k, k+1) for k < start + win - 1: drop the one reaching out.
-        inside = sliding_window_view(change_blocks, span)[::stride][:n].sum(axis=1) - change[starts + t.win - 1]
-        zcr = inside / (t.win - 1)
+        zcr = (cum[first + span] - cum[first] - change[first * g + t.win - 1]) / (t.win - 1)
 
         # Spectral shape on the filterbank's own (pre-emphasised) spectrum: one FFT serves both.
+        # One product gives each frame's total magnitude, centroid numerator and cumulative
+        # magnitude at block edges (for the roll-off).
         mag = np.sqrt(power)
-        total = mag.sum(axis=1)
-        safe = np.where(total > 0, total, 1.0).astype(np.float32)
-        centroid = (mag @ t.freqs_hz) / safe
-        rolloff = t.freqs_hz[_rolloff_bins(mag, total * np.float32(spec.rolloff_share))]
-        shape = mag / safe[:, None]
+        sums = mag @ t.shape_t
+        total = sums[:, 0]
+        safe = np.where(total > 0, total, np.float32(1.0))
+        centroid = sums[:, 1] / safe
+        rolloff = t.freqs_hz[self._rolloff(mag, sums[:, 2:], total * np.float32(spec.rolloff_share))]
         self._desc.add(np.stack([rms_db, centroid / 1000.0, rolloff / 1000.0, zcr], axis=1))
         self._silent += int(np.count_nonzero(rms_db < spec.silence_db))
 
         bands = np.log1p(np.float32(_ONSET_GAIN) * np.exp(log_fb))
         # Frame-to-frame change needs the previous frame, which may sit in the previous block.
-        if self._prev_shape is not None:
-            shape_pairs = np.concatenate([self._prev_shape[None], shape])
-            fb_pairs = np.concatenate([self._prev_bands[None], bands])
+        energy = power @ t.ones_bins
+        if self._prev_mag is not None:
+            mag_pairs = np.concatenate([self._prev_mag[None], mag])
+            safe_pairs = np.concatenate([[self._prev_safe], safe])
+            energy_pairs = np.concatenate([[self._prev_energy], energy])
+            band_pairs = np.concatenate([self._prev_bands[None], bands])
         else:
-            shape_pairs, fb_pairs = shape, bands
-        self._prev_shape, self._prev_bands = shape[-1].copy(), bands[-1].copy()
-        if shape_pairs.shape[0] < 2:
+            mag_pairs, safe_pairs, energy_pairs, band_pairs = mag, safe, energy, bands
+        self._prev_mag, self._prev_safe, self._prev_energy = mag[-1].copy(), float(safe[-1]), float(energy[-1])
+        self._prev_bands = bands[-1].copy()
+        if mag_pairs.shape[0] < 2:
             return
-        # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b, without a (frames x bins) difference array.
-        norms = np.einsum("ij,ij->i", shape_pairs, shape_pairs)
-        dots = np.einsum("ij,ij->i", shape_pairs[1:], shape_pairs[:-1])
+        # Flux of the normalised spectrum s = m / sum(m): |s1 - s0|^2 = |s1|^2 + |s0|^2 - 2 s1.s0,
+        # and |m|^2 is the frame's power, so only the dot products touch every bin.
+        norms = energy_pairs / np.square(safe_pairs)
+        dots = np.einsum("ij,ij->i", mag_pairs[1:], mag_pairs[:-1]) / (safe_pairs[1:] * safe_pairs[:-1])
         flux = np.sqrt(np.maximum(norms[1:] + norms[:-1] - 2.0 * dots, 0.0))
         self._flux.add(flux[:, None])
-        env = np.maximum(np.diff(fb_pairs, axis=0), 0.0).mean(axis=1).astype(np.float64)
+        rises = np.maximum(np.diff(band_pairs, axis=0), np.float32(0.0))
+        env = (rises @ t.ones_filters).astype(np.float64) / spec.n_filters
         self._onset_and_tempo(env)
+
+    def _rolloff(self, mag: np.ndarray, cum_blocks: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+        """First bin where the cumulative magnitude reaches ``threshold``, per frame.
+
+        ``cum_blocks`` holds the cumulative sums at block edges, so only the block where each
+        frame crosses is summed bin by bin.
+        """
+        t = self._tables
+        if t.rolloff_block == 0:  # bins not a power of two plus one: plain cumsum
+            return np.argmax(np.cumsum(mag, axis=1) >= threshold[:, None], axis=1)
+        b = t.rolloff_block
+        n_blocks = cum_blocks.shape[1] - 1  # the last column is the Nyquist bin on its own
+        which = np.minimum(np.argmax(cum_blocks >= threshold[:, None], axis=1), n_blocks)
+        rows = np.arange(mag.shape[0])
+        before = np.where(which > 0, cum_blocks[rows, np.maximum(which - 1, 0)], np.float32(0.0))
+        inside = np.minimum(which, n_blocks - 1)
+        blocks = mag[:, : n_blocks * b].reshape(mag.shape[0], n_blocks, b)
+        inner = before[:, None] + blocks[rows, inside] @ t.upper_block
+        offset = np.argmax(inner >= threshold[:, None], axis=1)
+        return np.where(which < n_blocks, which * b + offset, mag.shape[1] - 1)
 
     def _onset_and_tempo(self, env: np.ndarray) -> None:
         self._env.add(env[:, None])
@@ -321,11 +333,11 @@ class AudioStream:
         previous = np.concatenate([[self._above], above[:-1]])
         self._onsets += int(np.count_nonzero(above & ~previous))
         self._above = bool(above[-1])
-        # Autocorrelation for tempo: sum over t of env[t] * env[t - lag], lags 0..lag_max.
-        windows = sliding_window_view(full, lag_max + 1)[-k:]
-        mwindows = sliding_window_view(mask, lag_max + 1)[-k:]
-        self._lag_sum += env @ windows
-        self._lag_count += mwindows.sum(axis=0)
+        # Autocorrelation for tempo: for offset o = lag_max - lag, sum_i env[i] * full[o + i]
+        # and the number of those pairs that are real (not ring padding).
+        self._lag_sum += np.correlate(full, env, mode="valid")
+        offsets = np.arange(lag_max + 1)
+        self._lag_count += cc[offsets + k] - cc[offsets]
         self._env_ring = full[-lag_max:].copy()
         self._env_mask = mask[-lag_max:].copy()
 

@@ -20,6 +20,10 @@ from scipy.fftpack import dct
 
 from edge.features.spec import FeatureSpec
 
+# Bins per block of the two-level roll-off search (see AudioStream._rolloff).
+_ROLLOFF_BLOCK = 16
+# Frames per FFT call: input and output of a batch (~0.5 MB) stay in a core's cache.
+_FFT_BATCH_BYTES = 1 << 19
 # python_speech_features replaces zero energies by float64 eps before the log.
 _EPS = np.float32(np.finfo(np.float64).eps)
 
@@ -32,9 +36,16 @@ class MelTables:
     step: int  #: frame step (samples)
     block: int  #: gcd(win, step): frames are whole numbers of these blocks
     nfft: int
-    filters_t: np.ndarray  #: (nfft // 2 + 1, n_filters) float32, psf's ``get_filterbanks`` transposed
+    filters_t: np.ndarray  #: (nfft // 2 + 1, n_filters + 1) float32: psf's ``get_filterbanks``
+    #: transposed, plus a column of ones, so one product gives filterbank and frame energies
     dct_t: np.ndarray  #: (n_filters, n_mfcc) float32: orthonormal DCT-II rows times psf's lifter
     freqs_hz: np.ndarray  #: (nfft // 2 + 1,) float32 centre frequency of each FFT bin
+    shape_t: np.ndarray  #: (bins, 2 + blocks) float32: ones, bin frequencies, then one column per
+    #: roll-off block edge (1 up to that edge): total, centroid numerator and cumulative sums
+    rolloff_block: int  #: bins per roll-off block (0: bins - 1 is not a multiple; plain cumsum)
+    upper_block: np.ndarray  #: (block, block) float32 upper-triangular ones: cumsum as a product
+    ones_bins: np.ndarray  #: (bins,) float32 ones
+    ones_filters: np.ndarray  #: (n_filters,) float32 ones
 
 
 def _round_half_up(x: float) -> int:
@@ -48,14 +59,24 @@ def _tables(rate_hz: int, winlen_s: float, winstep_s: float, nfft: int, n_filter
     basis = dct(np.eye(n_filters), type=2, axis=1, norm="ortho")[:, :n_mfcc]
     basis = lifter(basis, ceplifter)  # lifter scales columns, so it folds into the basis
     win, step = _round_half_up(winlen_s * rate_hz), _round_half_up(winstep_s * rate_hz)
+    bins = nfft // 2 + 1
+    freqs = np.fft.rfftfreq(nfft, 1.0 / rate_hz)
+    block = _ROLLOFF_BLOCK if bins > _ROLLOFF_BLOCK and (bins - 1) % _ROLLOFF_BLOCK == 0 else 0
+    edges = list(range(block, bins, block)) + [bins] if block else []
+    cumulative = (np.arange(bins)[:, None] < np.array(edges)[None, :]).astype(np.float64)
     return MelTables(
         win=win,
         step=step,
         block=gcd(win, step),
         nfft=nfft,
-        filters_t=np.ascontiguousarray(fb.T, dtype=np.float32),
+        filters_t=np.ascontiguousarray(np.concatenate([fb.T, np.ones((fb.shape[1], 1))], axis=1), dtype=np.float32),
         dct_t=np.ascontiguousarray(basis, dtype=np.float32),
-        freqs_hz=np.fft.rfftfreq(nfft, 1.0 / rate_hz).astype(np.float32),
+        freqs_hz=freqs.astype(np.float32),
+        shape_t=np.ascontiguousarray(np.concatenate([np.ones((bins, 1)), freqs[:, None], cumulative], axis=1), dtype=np.float32),
+        rolloff_block=block,
+        upper_block=np.triu(np.ones((max(block, 1), max(block, 1)), np.float32)),
+        ones_bins=np.ones(bins, np.float32),
+        ones_filters=np.ones(n_filters, np.float32),
     )
 
 
@@ -83,10 +104,17 @@ def power_frames(emphasised: np.ndarray, n_frames: int, tables: MelTables) -> np
     :param emphasised: float32 samples, at least ``(n_frames - 1) * step + win`` long.
     :returns: float32 array of shape ``(n_frames, nfft // 2 + 1)``.
     """
-    frames = sliding_window_view(emphasised, tables.win)[:: tables.step][:n_frames]
-    spec = scipy.fft.rfft(frames, n=tables.nfft, axis=1)
-    power = spec.real * spec.real
-    power += spec.imag * spec.imag
+    frames = sliding_window_view(emphasised, tables.win)[:: tables.step]
+    power = np.empty((n_frames, tables.nfft // 2 + 1), np.float32)
+    # Copying the strided frames into a zero-padded contiguous buffer makes the FFT 2.5x faster
+    # than handing scipy the view with n=nfft, and batches that stay in cache another 2x.
+    batch = max(1, _FFT_BATCH_BYTES // (8 * tables.nfft))
+    padded = np.zeros((min(batch, n_frames), tables.nfft), np.float32)
+    for start in range(0, n_frames, batch):
+        k = min(batch, n_frames - start)
+        padded[:k, : tables.win] = frames[start : start + k]
+        np.abs(scipy.fft.rfft(padded[:k], axis=1), out=power[start : start + k])
+    np.square(power, out=power)  # as psf's powspec: |X|^2 / nfft
     power *= np.float32(1.0 / tables.nfft)
     return power
 
@@ -97,13 +125,12 @@ def cepstra(power: np.ndarray, tables: MelTables) -> tuple[np.ndarray, np.ndarra
     :param power: float32 ``(n_frames, nfft // 2 + 1)`` from :func:`power_frames`.
     :returns: ``(log_fbank, mfcc)``: float32 ``(n_frames, n_filters)`` and ``(n_frames, n_mfcc)``.
     """
-    energy = power.sum(axis=1)
-    energy[energy <= 0] = _EPS
-    fbank = power @ tables.filters_t
-    fbank[fbank <= 0] = _EPS
-    log_fbank = np.log(fbank)
+    both = power @ tables.filters_t  # filterbank energies, then the frame energy
+    both[both <= 0] = _EPS
+    logs = np.log(both)
+    log_fbank = logs[:, :-1]
     ceps = log_fbank @ tables.dct_t
-    ceps[:, 0] = np.log(energy)
+    ceps[:, 0] = logs[:, -1]
     return log_fbank, ceps
 
 

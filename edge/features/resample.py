@@ -101,7 +101,7 @@ class StreamResampler:
         if self._soxr_stream is not None:
             return np.asarray(self._soxr_stream.resample_chunk(x, last=last), dtype=np.float32)
         up, down, skip = self.up, self.down, self._skip
-        self._buf = np.concatenate([self._buf, x]) if self._buf.size else x
+        self._buf = np.concatenate([self._buf, x])  # a copy: the caller may reuse its buffer
         self._n_in += x.size
         if last:
             hi = -(-self._n_in * up // down) - 1  # the last output resample_poly keeps
