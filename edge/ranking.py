@@ -62,6 +62,89 @@ def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.n
 
 
 @dataclass(frozen=True)
+class RankingConfig:
+    """How the candidate list becomes the final list.
+
+    ``candidates``: how many top-scored items the re-ranker considers. ``mmr_lambda``: 1.0 ranks
+    by score alone, lower trades score for dissimilarity to what is already in the list.
+    ``tag_cap``: at most this many items sharing one tag (0: no cap). ``negative_weight``: how
+    much an item's similarity to recently skipped/disliked items lowers its score.
+    ``explore_slots``: list positions given to an item from further down the ranking, so the
+    profile keeps discovering (0: none).
+    """
+
+    candidates: int = 200
+    mmr_lambda: float = 0.7
+    tag_cap: int = 3
+    negative_weight: float = 0.3
+    explore_slots: int = 1
+    explore_depth: int = 100
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.mmr_lambda <= 1.0:
+            raise ValueError(f"mmr_lambda must be in [0, 1], got {self.mmr_lambda}")
+        if self.candidates < 1 or self.tag_cap < 0 or self.explore_slots < 0 or self.explore_depth < 1:
+            raise ValueError("candidates and explore_depth must be >= 1; tag_cap and explore_slots >= 0")
+
+
+def unit_rows(m: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    m = np.asarray(m, dtype=np.float32)
+    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-9)
+
+
+def negative_penalty(cand_vecs: np.ndarray, negative_vecs: np.ndarray, weight: float) -> np.ndarray:
+    """``weight`` times each candidate's highest positive cosine to a skipped/disliked item:
+    "not this" also lowers what is like it."""
+    if len(negative_vecs) == 0 or weight == 0 or len(cand_vecs) == 0:
+        return np.zeros(len(cand_vecs), np.float32)
+    sims = unit_rows(cand_vecs) @ unit_rows(negative_vecs).T
+    return (weight * np.clip(sims.max(axis=1), 0.0, None)).astype(np.float32)
+
+
+def mmr(scores: np.ndarray, vecs: np.ndarray, k: int, lam: float, tags: list[tuple[str, ...]] | None = None, tag_cap: int = 0) -> np.ndarray:
+    """Maximal marginal relevance over candidates (positions into ``scores``/``vecs``).
+
+    Greedy: each step takes the candidate maximising ``lam * score - (1 - lam) * max cosine to
+    the items already taken``; a candidate whose tag already appears ``tag_cap`` times is
+    skipped while others remain. Scores are min-max scaled first so ``lam`` means the same for
+    any model.
+
+    :returns: up to ``k`` positions, in list order.
+    """
+    n = len(scores)
+    k = min(k, n)
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    s = np.asarray(scores, np.float64)
+    span = s.max() - s.min()
+    rel = (s - s.min()) / span if span > 0 else np.zeros(n)
+    u = unit_rows(vecs)
+    max_sim = np.full(n, -np.inf)
+    taken = np.zeros(n, bool)
+    counts: dict[str, int] = {}
+    order: list[int] = []
+    for _ in range(k):
+        penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
+        value = lam * rel - (1.0 - lam) * penalty
+        value[taken] = -np.inf
+        if tags is not None and tag_cap > 0:
+            capped = np.array([any(counts.get(t, 0) >= tag_cap for t in tags[i]) for i in range(n)])
+            if (~capped & ~taken).any():
+                value[capped] = -np.inf
+        j = int(np.argmax(value))
+        if not np.isfinite(value[j]):
+            break
+        order.append(j)
+        taken[j] = True
+        if tags is not None:
+            for t in tags[j]:
+                counts[t] = counts.get(t, 0) + 1
+        max_sim = np.maximum(max_sim, u @ u[j])
+    return np.array(order, np.int64)
+
+
+@dataclass(frozen=True)
 class Recommendation:
     """One recommended item with its score and a human-readable reason."""
 

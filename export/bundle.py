@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -38,25 +39,37 @@ def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return q.astype(np.float32) * scale[:, None]
 
 
-def popularity_priors(item_rows: np.ndarray, timestamps: np.ndarray, n_items: int, top: int = 200) -> dict[str, Any]:
-    """Cold-start lists: the ``top`` most-played catalogue rows overall and per UTC hour.
+def popularity_priors(item_rows: np.ndarray, timestamps: np.ndarray, n_items: int, kinds: Sequence[str] | None = None,
+                      top: int = 200) -> dict[str, Any]:
+    """Cold-start lists: the ``top`` most-played catalogue rows overall, per UTC hour, and per
+    device kind and hour (a speaker can only play audio items).
 
     Hourly counts are smoothed towards the global ones so a quiet hour is not ruled by a few
     plays. Stored as ``[[row, weight], ...]`` best first.
+
+    :param kinds: each catalogue row's kind (``audio``/``video``); None treats all as video.
     """
     glob = np.bincount(item_rows, minlength=n_items).astype(np.float64)
     hours = (np.asarray(timestamps, dtype=np.int64) // 3600) % 24
+    audio = np.array([k == "audio" for k in kinds], bool) if kinds is not None else np.zeros(n_items, bool)
 
     def ranked(counts: np.ndarray) -> list[list[float]]:
         order = np.argsort(-counts, kind="stable")[:top]
         total = max(float(counts.sum()), 1.0)
         return [[int(r), round(float(counts[r] / total), 8)] for r in order if counts[r] > 0]
 
-    by_hour = {}
+    hourly = []
     for h in range(24):
         c = np.bincount(item_rows[hours == h], minlength=n_items).astype(np.float64)
-        by_hour[str(h)] = ranked(c + 0.1 * glob / max(glob.sum(), 1.0) * max(c.sum(), 1.0))
-    return {"global": ranked(glob), "by_hour": by_hour}
+        hourly.append(c + 0.1 * glob / max(glob.sum(), 1.0) * max(c.sum(), 1.0))
+    return {
+        "global": ranked(glob),
+        "by_hour": {str(h): ranked(c) for h, c in enumerate(hourly)},
+        "by_device_hour": {
+            "tv": {str(h): ranked(c) for h, c in enumerate(hourly)},
+            "speaker": {str(h): ranked(np.where(audio, c, 0.0)) for h, c in enumerate(hourly)},
+        },
+    }
 
 
 def write_bundle(
@@ -142,3 +155,34 @@ def write_bundle(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def pack_archive(folder: str | Path, dest: str | Path | None = None) -> Path:
+    """Pack a verified bundle folder into one ``.tar`` file for shipping.
+
+    Members are the manifest, then every file it lists, as plain regular files with relative
+    paths (no directories, links or owners), so the device's extractor can refuse anything else.
+    Written to a temporary name and renamed, so a half-written archive never has the final name.
+
+    :returns: the archive path (default: ``<folder>.tar`` beside the folder).
+    """
+    folder = Path(folder)
+    manifest = Bundle.open(folder).manifest
+    dest = Path(dest) if dest is not None else folder.with_name(folder.name + ".tar")
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    mtime = int(time.time())
+    try:
+        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+            for rel in [MANIFEST, *sorted(manifest["files"])]:
+                info = tarfile.TarInfo(rel)
+                info.size = (folder / rel).stat().st_size
+                info.mtime, info.mode, info.uid, info.gid = mtime, 0o644, 0, 0
+                with open(folder / rel, "rb") as fh:
+                    tar.addfile(info, fh)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dest

@@ -6,7 +6,6 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
-
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 

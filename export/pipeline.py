@@ -30,7 +30,13 @@ from edge.backends import load_model
 from edge.context import context_matrix
 from edge.features import FeatureSpec
 from edge.ranking import history_window
-from export.bundle import dequantize_rows, popularity_priors, quantize_rows, write_bundle
+from export.bundle import (
+    dequantize_rows,
+    pack_archive,
+    popularity_priors,
+    quantize_rows,
+    write_bundle,
+)
 from export.convert import Parity, ParityError, check_parity, export_onnx, export_tflite
 from export.data.contract import Dataset
 from export.data.split import LeaveLastOut, leave_last_out
@@ -39,7 +45,11 @@ from export.features import catalogue_features, full_clip_audio
 from export.quantize import export_text_teacher, quantize_onnx, quantize_tflite
 from export.scorers import TeacherScorer, WindowScorer, device_user_fn, torch_user_fn
 from export.sequences import student_examples, user_events
-from export.students import FusionStudent, InterestStudent, StudentConfig, distill_fusion, distill_interest
+from export.students import (
+    StudentConfig,
+    distill_fusion,
+    distill_interest,
+)
 from export.teacher import Teacher, TeacherConfig, teacher_user_vectors, train_teacher
 
 PARITY_TOLERANCE = 0.99
@@ -103,6 +113,7 @@ class Work:
         if self.report.get("training_data", {}).get("sha256") not in (None, digest):
             # A work folder belongs to one dataset: stale teachers must not be mixed in.
             raise ValueError(f"{self.dir} was built from other data; use a new work folder")
+        self.report["build_config"] = cfg.to_dict()
         self.report["training_data"] = {"name": ds.name, "sha256": digest, "n_items": len(ds.items), "n_interactions": len(ds.interactions)}
 
     def path(self, name: str) -> Path:
@@ -260,7 +271,8 @@ def _baselines() -> list:
 
 
 def stage_bundle(w: Work, out: str | Path) -> Path:
-    """Write the verified bundle from the int8 students and the teacher's catalogue."""
+    """Write the verified bundle folder from the int8 students and the teacher's catalogue, and
+    the same bundle as one archive, ``<out>.tar``, for shipping to devices."""
     if "quality" not in w.report:
         raise FileNotFoundError(f"{w.report_path} has no quality section: run the 'quantize' stage first")
     table = np.load(w.need("teacher_items.npy", "train"))
@@ -270,7 +282,7 @@ def stage_bundle(w: Work, out: str | Path) -> Path:
     split = w.split
     rows = np.concatenate(split.train_sequences) if split.train_sequences else np.zeros(0, np.int64)
     stamps = np.concatenate(split.train_timestamps) if split.train_timestamps else np.zeros(0, np.int64)
-    priors = popularity_priors(rows, stamps, len(w.ds.items))
+    priors = popularity_priors(rows, stamps, len(w.ds.items), [it.kind for it in w.ds.items])
     card = {k: w.report[k] for k in ("teacher", "students", "parity", "quality", "sizes", "cold_items") if k in w.report}
     card["students_bytes"] = sum(p.stat().st_size for d in models.values() for p in d.values())
     extra = {
@@ -279,7 +291,9 @@ def stage_bundle(w: Work, out: str | Path) -> Path:
         "training_data": w.report["training_data"],
         "precision": "int8",
     }
-    return write_bundle(out, w.ds.items, table, models, inputs, priors, w.cfg.spec, w.cfg.student.history_len, extra)
+    folder = write_bundle(out, w.ds.items, table, models, inputs, priors, w.cfg.spec, w.cfg.student.history_len, extra)
+    pack_archive(folder)
+    return folder
 
 
 def stage_cold(w: Work) -> None:

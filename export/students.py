@@ -20,9 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from export.schedule import one_cycle
-
 from edge.context import CONTEXT_DIM
+from export.schedule import one_cycle
 from export.sequences import StudentExamples
 
 

@@ -25,11 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from export.schedule import one_cycle
-
 from edge.context import CONTEXT_DIM
 from export.data.contract import Item
 from export.data.split import LeaveLastOut
+from export.schedule import one_cycle
 from export.sequences import N_KINDS, POSITIVE_CODES, UserEvents, window
 from export.text_encoder import TextEncoder, item_text
 

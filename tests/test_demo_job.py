@@ -12,15 +12,16 @@ def test_demo_command_runs_server_to_device_and_prints_recommendations(tmp_path,
     work = tmp_path / "demo"
     assert main(["demo", "--workdir", str(work), "--items", "60", "--users", "40", "--steps", "60", "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    for stage in ("demo data", "build bundle", "held-out eval", "open bundle"):
+    for stage in ("demo data", "build bundle", "open bundle"):
         assert re.search(rf"\[{stage}\] \d+\.\d\d s", out), stage
     profiles = re.findall(r"profile (u\d+): (\d+) events loaded", out)
     assert len(profiles) == 3 and len({p for p, _ in profiles}) == 3
     assert len(re.findall(r"recommend\(\): user vector [\d.]+ ms, scoring [\d.]+ ms, explain [\d.]+ ms, total [\d.]+ ms", out)) == 3
     rows = re.findall(r"^\s+(\d+)\s+(audio|video)\s+(-?\d\.\d{3})\s+(.+)\((because you|popular)", out, flags=re.M)
     assert len(rows) == 30
-    for model in ("bundle (onnx, int8 catalogue)", "popularity", "item-knn", "ease"):
-        assert model in out
+    for model in ("teacher (PyTorch", "student fp32 (PyTorch)", "student int8 (onnx)", "student int8 (tflite)", "popularity", "item-knn", "ease"):
+        assert model in out, model
+    assert "Parity with PyTorch" in out and "Cold items" in out
     bundle = Bundle.open(work / "bundle")
     assert len(bundle.items) == 60
     assert (work / "history.db").is_file() and str(work / "bundle") in out

@@ -175,3 +175,16 @@ def test_text_teacher_loads_a_local_pretrained_model_offline(tiny_build, monkeyp
 def test_student_distillation_tracks_the_teacher(tiny_build):
     """The fusion student learned the teacher's item space (cosine on its training items)."""
     assert tiny_build.report["students"]["fusion"]["train_cosine"] > 0.5
+
+
+def test_build_also_writes_a_single_file_archive_of_the_bundle(tiny_build):
+    import tarfile
+
+    archive = tiny_build.bundle.with_name(tiny_build.bundle.name + ".tar")
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+    names = [m.name for m in members]
+    assert names[0] == "manifest.json"
+    assert all(m.isreg() and not m.name.startswith(("/", "..")) for m in members)
+    on_disk = {p.relative_to(tiny_build.bundle).as_posix() for p in tiny_build.bundle.rglob("*") if p.is_file()}
+    assert set(names) == on_disk

@@ -25,7 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import DataError
-from export.data.contract import Dataset, Interactions, Item, write_interactions, write_items
+from export.data.contract import (
+    Dataset,
+    Interactions,
+    Item,
+    write_interactions,
+    write_items,
+)
 
 __all__ = ["GENRES", "load_movielens", "convert_movielens"]
 
