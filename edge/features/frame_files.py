@@ -114,7 +114,9 @@ def read_video(path: str | Path, spec: FeatureSpec | None = None) -> tuple[np.nd
             start = (stream.start_time or 0) * base
             decoder = None
             position = -1.0
-            for target in sample_times(duration, spec):
+            # Without a known duration (some live WebM/Matroska), sample from the start.
+            targets = sample_times(duration, spec) if duration > 0 else np.arange(spec.max_frames) * spec.frame_interval_s
+            for target in targets:
                 if decoder is None or target < position or target - position > _DECODE_FORWARD_S:
                     container.seek(int((start + target) / base), stream=stream, backward=True, any_frame=False)
                     decoder = container.decode(stream)
