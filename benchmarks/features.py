@@ -136,6 +136,27 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
+def bench_stages(recording: Path, repeats: int) -> dict:
+    """Feature extraction alone, on 30 s already at 16 kHz: where psf's time went."""
+    import librosa
+    import python_speech_features as psf
+
+    from edge.features import audio_features_from_samples, mfcc
+
+    x, sr = sf.read(str(recording), frames=30 * sf.info(str(recording)).samplerate, dtype="float32")
+    y = resample(x, sr, 16000)
+    stages = {
+        "psf_mfcc": lambda: psf.mfcc(y, 16000, nfft=512),
+        "librosa_mfcc": lambda: librosa.feature.mfcc(y=y, sr=16000, n_mfcc=13),
+        "edge_mfcc": lambda: mfcc(y),
+        "edge_summary": lambda: audio_features_from_samples(y, 16000),
+    }
+    out = {"input": f"30 s of {recording.name} at 16 kHz, mono float32"}
+    for name, fn in stages.items():
+        out[f"{name}_ms"] = round(_timed(fn, repeats)[0] * 1000, 3)
+    return out
+
+
 def bench_resample(repeats: int) -> list[dict]:
     import soxr
 
@@ -315,6 +336,8 @@ def main() -> None:
             print(f"audio: {len(paths)} demo catalogue files", flush=True)
             demo = bench_audio(paths, max(3, args.repeats // 2))
             result["audio_demo"] = {"rows": demo, "summary": summarise(demo)}
+        print("stages", flush=True)
+        result["stages_30s_16k"] = bench_stages(Path(args.audio) / "Kevin_MacLeod_-_Vibe_Ace.ogg", args.repeats)
         print("resampling", flush=True)
         result["resample"] = bench_resample(args.repeats)
         print("frames", flush=True)
@@ -331,6 +354,9 @@ def main() -> None:
     if "audio_demo" in result:
         print()
         print(_table(f"demo catalogue audio (first {len(result['audio_demo']['rows'])} files)", result["audio_demo"]["rows"]))
+    st = result["stages_30s_16k"]
+    print(f"\n**features alone**, {st['input']}: psf mfcc {st['psf_mfcc_ms']:.2f} ms, librosa mfcc {st['librosa_mfcc_ms']:.2f} ms, "
+          f"edge mfcc() {st['edge_mfcc_ms']:.2f} ms, edge whole summary {st['edge_summary_ms']:.2f} ms")  # fmt: skip
     print("\n**resampling to 16 kHz** (median CPU ms, mono)\n\n| from | seconds | scipy polyphase | soxr HQ |\n| --- | ---: | ---: | ---: |")
     for r in result["resample"]:
         print(f"| {r['from_hz']} Hz | {r['seconds']:.0f} | {r['scipy_ms']:.2f} | {r['soxr_ms']:.2f} |")

@@ -142,6 +142,19 @@ def test_resampled_and_stereo_files_give_near_identical_vectors(tmp_path):
     assert np.corrcoef(a, b)[0, 1] > 0.99
 
 
+def test_wav_flac_ogg_and_mp3_of_one_signal_agree(tmp_path):
+    x = _speech_16k()[: 16000 * 6]
+    vecs = {}
+    for ext in ("wav", "flac", "ogg", "mp3"):
+        if ext.upper() not in sf.available_formats():
+            pytest.skip(f"this libsndfile cannot write {ext}")
+        sf.write(tmp_path / f"s.{ext}", x, 16000)
+        vecs[ext] = audio_features(tmp_path / f"s.{ext}")
+    assert probe_audio(tmp_path / "s.mp3").format == "MP3"
+    for ext in ("flac", "ogg", "mp3"):  # lossy codecs and the MP3 encoder delay move it a little
+        assert np.corrcoef(vecs["wav"], vecs[ext])[0, 1] > 0.99, ext
+
+
 # -- streaming -------------------------------------------------------------------------------
 
 

@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from edge.errors import FeatureError
 from edge.features.spec import FeatureSpec
 
@@ -39,6 +37,9 @@ def _read_text(source: str, literal: bool) -> str:
 
 
 def _cmd(args: argparse.Namespace) -> int:
+    # Imported here: `edgerec --help` builds every parser and should not load numpy and scipy.
+    import numpy as np
+
     from edge.features import audio_features, frame_features_from_file, text_features
 
     spec = _spec(args)

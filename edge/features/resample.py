@@ -11,18 +11,21 @@ from functools import lru_cache
 from math import gcd
 
 import numpy as np
-from scipy.signal import firwin, resample_poly, upfirdn
 
 from edge.errors import FeatureError
 from edge.features.spec import RESAMPLERS
 
 _EMPTY = np.zeros(0, np.float32)
+# scipy.signal is imported on first use, not at import: it costs about 0.5 s and 50 MB of RSS
+# (it pulls in scipy.stats), which 16 kHz input and `edgerec --help` never need.
 
 
 @lru_cache(maxsize=32)
 def _poly_filter(up: int, down: int) -> np.ndarray:
     # resample_poly's own default design (Kaiser 5.0, 10 zero crossings per side), computed
     # once: designing it costs about as much as filtering a few seconds of audio.
+    from scipy.signal import firwin
+
     max_rate = max(up, down)
     return firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0)).astype(np.float32)
 
@@ -58,6 +61,8 @@ def resample(samples: np.ndarray, rate_hz: int, target_hz: int, method: str = "s
         return x
     if method == "soxr":
         return np.asarray(_soxr().resample(x, rate_hz, target_hz, quality="HQ"), dtype=np.float32)
+    from scipy.signal import resample_poly
+
     up, down = _ratio(rate_hz, target_hz)
     return resample_poly(x, up, down, window=_poly_filter(up, down)).astype(np.float32, copy=False)
 
@@ -111,6 +116,8 @@ class StreamResampler:
         lo = self._next_out
         if hi < lo:
             return _EMPTY
+        from scipy.signal import upfirdn
+
         y = upfirdn(self._h, self._buf, up, down)
         offset = self._base * up // down  # _base is a multiple of down
         first, stop = lo + skip - offset, hi + 1 + skip - offset
