@@ -35,11 +35,15 @@ class Recommender:
     def open(cls, bundle: str | Path, db: str | Path, backends: Sequence[str] = BACKENDS, threads: int = 1) -> "Recommender":
         """Verify ``bundle`` and open (or create) the SQLite history ``db``.
 
+        :param bundle: a bundle folder, or a bundle store root (see :mod:`edge.install`),
+            meaning the store's active bundle.
         :raises BundleError: the bundle fails verification.
         :raises HistoryError: the database cannot be opened.
         :raises BackendError: no backend can run the bundle's models.
         """
-        return cls(Bundle.open(bundle), HistoryStore(db), backends, threads)
+        from edge.install import resolve_bundle
+
+        return cls(Bundle.open(resolve_bundle(bundle)), HistoryStore(db), backends, threads)
 
     def close(self) -> None:
         """Close the history database."""
