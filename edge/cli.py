@@ -55,6 +55,43 @@ def _cmd_bundle_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bundle_install(args: argparse.Namespace) -> int:
+    from edge.install import BundleStore
+
+    store = BundleStore(args.store, keep=args.keep)
+    before = store.history()
+    entry = store.install(args.source)
+    if before and before[0].id == entry.id:
+        print(f"unchanged: {entry.id} is already the active bundle in {args.store}")
+        return 0
+    print(f"installed: {entry.id} (created {entry.created_at}) from {args.source} is now active: {entry.path}")
+    kept = [e.id for e in store.history() if not e.active]
+    print(f"rollback: {', '.join(kept) if kept else 'none kept'}")
+    return 0
+
+
+def _cmd_bundle_rollback(args: argparse.Namespace) -> int:
+    from edge.install import BundleStore
+
+    store = BundleStore(args.store, create=False)
+    before = store.history()
+    entry = store.rollback()
+    print(f"rolled back: {entry.id} (created {entry.created_at}) is active again; {before[0].id} was removed")
+    return 0
+
+
+def _cmd_bundle_list(args: argparse.Namespace) -> int:
+    from edge.install import BundleStore
+
+    entries = BundleStore(args.store, create=False).history()
+    if not entries:
+        print(f"no bundle installed in {args.store}")
+    for e in entries:
+        state = "active  " if e.active else "previous"
+        print(f"{state}  {e.id}  created {e.created_at or '?'}  {e.path}{'' if e.present else '  (MISSING)'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser, with server commands added when the export package provides them."""
     parser = argparse.ArgumentParser(prog="edgerec", description="On-device recommendations for TVs and speakers, offline.")
@@ -84,11 +121,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["tv", "speaker"], default="tv", help="device kind (default tv)")
     p.set_defaults(func=_cmd_record)
 
-    p = sub.add_parser("bundle", help="bundle tools", description="Inspect bundles.")
+    p = sub.add_parser("bundle", help="bundle tools", description="Verify bundles, and install them into a store with rollback.")
     bsub = p.add_subparsers(dest="bundle_command", metavar="ACTION", required=True)
     v = bsub.add_parser("verify", help="check a bundle's manifest, hashes and sizes", description="Verify a bundle folder.")
     v.add_argument("bundle", help="bundle folder")
     v.set_defaults(func=_cmd_bundle_verify)
+    v = bsub.add_parser(
+        "install", help="verify a bundle, smoke-test it and make it active",
+        description="Unpack a bundle archive or folder into the store, verify every file against the manifest, load and run "
+                    "its models once, and only then switch the store's active bundle (atomically). On any failure the "
+                    "active bundle stays as it was. The previous bundle is kept for `edgerec bundle rollback`.")
+    v.add_argument("source", help="bundle archive (<bundle>.tar, as export writes it) or bundle folder")
+    v.add_argument("--store", required=True, help="bundle store folder (created when missing); pass it as --bundle to recommend/record")
+    v.add_argument("--keep", type=int, default=2, help="previous bundles to keep for rollback (default 2)")
+    v.set_defaults(func=_cmd_bundle_install)
+    v = bsub.add_parser(
+        "rollback", help="switch back to the previous bundle",
+        description="Make the previous installed bundle active again (the newest one that still verifies and answers a "
+                    "smoke query) and remove the one that was active.")
+    v.add_argument("--store", required=True, help="bundle store folder")
+    v.set_defaults(func=_cmd_bundle_rollback)
+    v = bsub.add_parser("list", help="list a store's installed bundles",
+                        description="List the active bundle, then the previous ones in rollback order.")
+    v.add_argument("--store", required=True, help="bundle store folder")
+    v.set_defaults(func=_cmd_bundle_list)
 
     # Device command groups live beside what they drive; each module adds its own subparsers.
     from importlib import import_module
