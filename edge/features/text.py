@@ -1,7 +1,7 @@
 """Text features: signed hashing of word and character n-grams (no vocabulary file).
 
-Hashing keeps the dimension fixed and works for any language offline; the sign hash halves
-the bias that collisions add to dot products.
+Hashing keeps the dimension fixed and works for any language offline; a second hash bit picks
+each token's sign, so tokens that collide in a bucket cancel in expectation instead of adding up.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
+from itertools import chain
 from typing import Iterable
 
 import numpy as np
@@ -16,6 +17,8 @@ import numpy as np
 from edge.features.spec import FeatureSpec
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+#: Characters of each text field hashed; the rest is ignored (bounded time and memory on any input).
+MAX_TEXT_CHARS = 100_000
 
 
 def normalise_text(text: str) -> str:
@@ -43,16 +46,22 @@ def text_features(title: str, tags: Iterable[str] = (), description: str = "", s
     :param title: item title, any language.
     :param tags: tags; each also counts as a whole token ``t:<tag>``.
     :param description: programme-guide text.
+    :param spec: ``text_dim`` (buckets) and the word and character n-gram ranges.
     :returns: float32 array of shape ``(spec.text_dim,)``; all zeros for empty text.
     """
     spec = spec or FeatureSpec()
-    vec = np.zeros(spec.text_dim, dtype=np.float32)
-    tokens = list(_ngrams(normalise_text(f"{title} {description}"), spec))
-    tokens += ["t:" + normalise_text(t) for t in tags]
-    tokens += list(_ngrams(normalise_text(" ".join(tags)), spec))
+    tags = [str(t)[:MAX_TEXT_CHARS] for t in tags]
+    text = normalise_text(f"{title[:MAX_TEXT_CHARS]} {description[:MAX_TEXT_CHARS]}")
+    tokens = chain(
+        _ngrams(text, spec),
+        ("t:" + normalise_text(t) for t in tags),
+        _ngrams(normalise_text(" ".join(tags)[:MAX_TEXT_CHARS]), spec),
+    )
+    counts = [0.0] * spec.text_dim
     for tok in tokens:
         # crc32 is stable across processes and platforms, unlike Python's salted hash().
         h = zlib.crc32(tok.encode("utf-8"))
-        vec[h % spec.text_dim] += 1.0 if (h >> 31) & 1 else -1.0
+        counts[h % spec.text_dim] += 1.0 if (h >> 31) & 1 else -1.0
+    vec = np.asarray(counts, dtype=np.float32)
     norm = float(np.linalg.norm(vec))
     return vec / norm if norm > 0 else vec
