@@ -112,7 +112,7 @@ def resolve_bundle(path: str | Path) -> Path:
     path = Path(path)
     if (path / MANIFEST).is_file():
         return path
-    if (path / POINTER).is_file():
+    if (path / POINTER).is_file() or (path / BUNDLES).is_dir():
         active, _ = _read_pointer(path)
         if active is None:
             raise BundleError(f"{path}: bundle store has no active bundle; run `edgerec bundle install SOURCE --store {path}`")
@@ -365,7 +365,7 @@ def copy_bundle_folder(folder: str | Path, staging: str | Path, limits: InstallL
             st = path.lstat()
         except FileNotFoundError:
             raise BundleError(f"{where}: {rel} is missing") from None
-        if not _is_regular(st.st_mode):
+        if not stat.S_ISREG(st.st_mode):
             raise BundleError(f"{where}: {rel} is a link or not a regular file; bundles hold only regular files")
         return open(path, "rb"), st.st_size
 
@@ -384,10 +384,6 @@ def copy_bundle_folder(folder: str | Path, staging: str | Path, limits: InstallL
                 raise BundleError(f"{where}: {rel} is {size} bytes, the manifest declares {declared}")
             _write_member(staging, rel, fh, size, where)
     return manifest
-
-
-def _is_regular(mode: int) -> bool:
-    return stat.S_ISREG(mode)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -574,14 +570,17 @@ class BundleStore:
                 except OSError as exc:
                     raise BundleError(f"{source}: not installed, cannot unpack into {self.bundles_dir} ({exc}); {was}") from None
                 target = self.bundles_dir / new
-                if new == active and self._verifies(target):
+                if target.exists() and self._verifies(target):
+                    # The same content is installed already (active, or kept for rollback): reuse it,
+                    # so a crash here can never leave a bundle the pointer names half-deleted.
                     shutil.rmtree(staging)
-                    return self._entry(new, True)
-                if target.exists():
-                    # An earlier copy of the same content (a previous bundle, or a damaged active one).
-                    self._discard(target)
-                os.rename(staging, target)
-                _fsync_dir(self.bundles_dir)
+                    if new == active:
+                        return self._entry(new, True)
+                else:
+                    if target.exists():
+                        self._discard(target)  # a damaged earlier copy
+                    os.rename(staging, target)
+                    _fsync_dir(self.bundles_dir)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
