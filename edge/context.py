@@ -16,17 +16,19 @@ CONTEXT_DIM = 5
 
 @dataclass(frozen=True)
 class Context:
-    """When and where a recommendation is asked for. ``hour`` 0..23, ``weekday`` 0=Monday."""
+    """When and where a recommendation is asked for. ``hour`` 0..23, ``weekday`` 0=Monday;
+    ``timestamp`` (Unix s) when known, for availability windows (None: the current time)."""
 
     hour: int
     weekday: int
     device: str = "tv"
+    timestamp: float | None = None
 
     @classmethod
     def at(cls, timestamp: float | None = None, device: str = "tv") -> "Context":
         """Context at a Unix time (UTC; now when None) on the given device kind."""
         dt = datetime.fromtimestamp(timestamp, tz=timezone.utc) if timestamp is not None else datetime.now(timezone.utc)
-        return cls(dt.hour, dt.weekday(), device)
+        return cls(dt.hour, dt.weekday(), device, dt.timestamp())
 
     def vector(self) -> np.ndarray:
         """float32 ``(CONTEXT_DIM,)``: hour and weekday on the unit circle, then 1.0 for a speaker."""

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
-from edge.backends import BACKENDS
+from edge.backends import BACKENDS, Model
 from edge.bundle import Bundle
 from edge.context import Context
-from edge.errors import HistoryError
+from edge.errors import FeatureError, HistoryError
+from edge.features import item_vector
 from edge.history import NEGATIVE_KINDS, POSITIVE_KINDS, HistoryStore
-from edge.ranking import Recommendation, explain, history_window, score_int8, top_k
+from edge.ranking import (
+    RankingConfig,
+    Recommendation,
+    explain,
+    history_window,
+    mmr,
+    negative_penalty,
+    score_int8,
+    top_k,
+)
+
+#: Audio files a local item may come from; any other path is read as frames (image, video,
+#: folder of images or an ``.npy`` strip).
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au"})
+BLOCKED_KEY = "blocked_items"
+#: Events read to find what a profile finished, disliked or skipped.
+FEEDBACK_WINDOW = 10_000
 
 
 class Recommender:
@@ -24,106 +43,277 @@ class Recommender:
     >>> rec.recommend("alice", k=10)
     """
 
-    def __init__(self, bundle: Bundle, history: HistoryStore, backends: Sequence[str] = BACKENDS, threads: int = 1) -> None:
+    def __init__(self, bundle: Bundle, history: HistoryStore, backends: Sequence[str] = BACKENDS, threads: int = 1,
+                 ranking: RankingConfig | None = None, profile: str | None = None) -> None:
         self.bundle = bundle
         self.history = history
+        self.backends, self.threads = tuple(backends), threads
         self.interest = bundle.load_model("interest", backends, threads)
+        self._fusion: Model | None = None  # loaded on the first add_local_item
+        self.ranking = ranking or RankingConfig()
+        self.profile = profile
         #: Seconds the last :meth:`recommend` spent in each stage.
         self.timings: dict[str, float] = {}
 
     @classmethod
-    def open(cls, bundle: str | Path, db: str | Path, backends: Sequence[str] = BACKENDS, threads: int = 1) -> "Recommender":
+    def open(cls, bundle: str | Path, db: str | Path, backends: Sequence[str] = BACKENDS, threads: int = 1,
+             ranking: RankingConfig | None = None, profile: str | None = None) -> "Recommender":
         """Verify ``bundle`` and open (or create) the SQLite history ``db``.
 
         :param bundle: a bundle folder, or a bundle store root (see :mod:`edge.install`),
             meaning the store's active bundle.
+        :param profile: the default profile for calls that name none.
         :raises BundleError: the bundle fails verification.
         :raises HistoryError: the database cannot be opened.
         :raises BackendError: no backend can run the bundle's models.
         """
         from edge.install import resolve_bundle
 
-        return cls(Bundle.open(resolve_bundle(bundle)), HistoryStore(db), backends, threads)
+        return cls(Bundle.open(resolve_bundle(bundle)), HistoryStore(db), backends, threads, ranking, profile)
 
     def close(self) -> None:
         """Close the history database."""
         self.history.close()
 
-    def record(self, profile: str, item_id: str, kind: str = "play", timestamp: float | None = None, value: float | None = None, device: str = "tv") -> None:
-        """Store one event; the profile is created on first use.
+    def __enter__(self) -> "Recommender":
+        return self
 
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _profile(self, profile: str | None) -> str:
+        p = profile or self.profile
+        if not p:
+            raise HistoryError("no profile given and no default profile: pass profile= (or open with profile=...)")
+        return p
+
+    # -- events ----------------------------------------------------------------------------
+
+    def record(self, profile: str | None, item_id: str, kind: str = "play", timestamp: float | None = None,
+               value: float | None = None, device: str = "tv") -> int:
+        """Store one event for a catalogue or local item; the profile is created on first use.
+
+        :returns: the event id (once returned, it survives a crash).
         :raises HistoryError: unknown item, bad kind or timestamp.
         """
-        if item_id not in self.bundle.index:
-            raise HistoryError(f"item {item_id!r} is not in the installed bundle's catalogue")
+        profile = self._profile(profile)
+        tags: tuple[str, ...] = ()
+        if item_id in self.bundle.index:
+            tags = self.bundle.items[self.bundle.index[item_id]].tags  # feeds the per-profile tag counts
+        elif item_id not in self._local_ids(profile):
+            raise HistoryError(f"item {item_id!r} is not in the installed bundle's catalogue nor among the local items")
         ts = time.time() if timestamp is None else timestamp
         ctx = Context.at(ts, device)
         self.history.add_profile(profile)
-        tags = self.bundle.items[self.bundle.index[item_id]].tags  # feeds the per-profile tag counts
-        self.history.record(profile, item_id, kind, ts, value=value, hour=ctx.hour, weekday=ctx.weekday, device=device, tags=tags)
+        return self.history.record(profile, item_id, kind, ts, value=value, hour=ctx.hour, weekday=ctx.weekday, device=device, tags=tags)
 
-    def user_vector(self, profile: str, context: Context) -> tuple[np.ndarray | None, list[int]]:
-        """The interest model's vector for ``profile`` now, and the catalogue rows of its
-        positive history (oldest first). ``None`` when the profile has no usable history."""
-        events = self.history.recent(profile, self.bundle.history_len * 2)
-        rows = [self.bundle.index[e.item_id] for e in reversed(events) if e.kind in POSITIVE_KINDS and e.item_id in self.bundle.index]
-        if not rows:
-            return None, []
-        idx, mask = history_window(np.array(rows), self.bundle.history_len)
-        hist = np.zeros((len(idx), self.bundle.embedding_dim), np.float32)
-        real = idx >= 0
-        hist[real] = self.bundle.item_embeddings(idx[real])
-        out = self.interest.run({"history": hist[None], "mask": mask[None], "context": context.vector()[None]})
-        return out[0], rows
+    def block(self, profile: str | None, item_id: str, blocked: bool = True) -> None:
+        """Never recommend ``item_id`` to ``profile`` (or allow it again with ``blocked=False``).
 
-    def recommend(self, profile: str, k: int = 10, context: Context | None = None) -> list[Recommendation]:
-        """Top-``k`` catalogue items for ``profile``, best first, each with a reason.
-
-        Left out: items in the profile's recent history and items it ever completed, skipped
-        or disliked; on a speaker, every non-audio item. A profile without positive history
-        gets the bundle's popularity priors for the context's hour (cold start).
+        :raises HistoryError: unknown profile.
         """
-        context = context or Context.at()
-        t0 = time.perf_counter()
-        known = profile in set(self.history.profiles())
-        user, rows = self.user_vector(profile, context) if known else (None, [])
-        t1 = time.perf_counter()
-        done = []
-        if known:
-            for e in self.history.recent(profile, 10_000, kinds=[*NEGATIVE_KINDS, "complete"]):
-                if e.item_id in self.bundle.index:
-                    done.append(self.bundle.index[e.item_id])
-        exclude = np.array(sorted(set(done) | set(rows)), dtype=np.int64)
+        profile = self._profile(profile)
+        items = set(self.blocked(profile))
+        items = items | {item_id} if blocked else items - {item_id}
+        self.history.set_setting(BLOCKED_KEY, json.dumps(sorted(items)), profile=profile)
+
+    def blocked(self, profile: str | None) -> list[str]:
+        """Item ids blocked for ``profile``."""
+        raw = self.history.setting(BLOCKED_KEY, profile=self._profile(profile))
+        return json.loads(raw) if raw else []
+
+    # -- local content ---------------------------------------------------------------------
+
+    def _fusion_model(self) -> Model:
+        if self._fusion is None:
+            self._fusion = self.bundle.load_model("fusion", self.backends, self.threads)
+        return self._fusion
+
+    def add_local_item(self, source: str | Path | np.ndarray, title: str, tags: Iterable[str] = (), kind: str | None = None,
+                       description: str = "", profile: str | None = None, item_id: str | None = None) -> str:
+        """Describe content the device found itself and make it recommendable at once.
+
+        Runs :mod:`edge.features` and the bundle's fusion student on the device, then stores the
+        embedding in the history database.
+
+        :param source: an audio file, a video/image file or folder of images, an ``.npy`` frame
+            strip, or uint8 RGB frames ``(N, H, W, 3)``.
+        :param kind: ``audio`` or ``video``; by default audio for audio files, else video.
+        :param profile: the owner (removed by ``forget``); None shares it with the household.
+        :param item_id: default: ``local:`` plus a hash of the title and source.
+        :returns: the item id.
+        :raises FeatureError: the media cannot be decoded (the message names the file).
+        :raises HistoryError: a bad id, title or unknown profile.
+        """
+        tags = tuple(tags)
+        audio = frames = None
+        if isinstance(source, np.ndarray):
+            frames, origin = source, hashlib.sha256(np.ascontiguousarray(source).tobytes()[:1 << 20]).hexdigest()
+        else:
+            path = Path(source)
+            if not path.exists():
+                raise FeatureError(f"{path}: no such file or folder")
+            origin = str(path.resolve())
+            if path.suffix.lower() in AUDIO_SUFFIXES:
+                audio = path
+            else:
+                frames = path
+        kind = kind or ("audio" if audio is not None else "video")
+        vec = item_vector(title, tags, description, audio=audio, frames=frames, spec=self.bundle.feature_spec)
+        emb = self._fusion_model().run({"features": vec[None].astype(np.float32)})[0]
+        item_id = item_id or "local:" + hashlib.sha256(f"{title}\x1f{origin}".encode()).hexdigest()[:16]
+        if item_id in self.bundle.index:
+            raise HistoryError(f"local item id {item_id!r} is a catalogue id; choose another")
+        if profile is not None:
+            self.history.add_profile(profile)
+        self.history.add_local_item(item_id, emb, profile=profile, kind=kind, title=title)
+        return item_id
+
+    def _local_ids(self, profile: str | None) -> set[str]:
+        try:
+            return {it.item_id for it in self.history.local_items(profile)}
+        except HistoryError:
+            return set()
+
+    # -- ranking ---------------------------------------------------------------------------
+
+    def user_vector(self, profile: str, context: Context, local: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray | None, list[str], np.ndarray]:
+        """The interest model's vector for ``profile`` now, with the ids of its positive history
+        (oldest first) and their vectors. ``None`` when the profile has no usable history."""
+        local = local or {}
+        events = self.history.recent(profile, self.bundle.history_len * 2)
+        ids = [e.item_id for e in reversed(events) if e.kind in POSITIVE_KINDS and (e.item_id in self.bundle.index or e.item_id in local)]
+        ids = ids[-self.bundle.history_len :]
+        if not ids:
+            return None, [], np.zeros((0, self.bundle.embedding_dim), np.float32)
+        vecs = self._vectors(ids, local)
+        idx, mask = history_window(np.arange(len(ids)), self.bundle.history_len)
+        hist = np.zeros((len(idx), self.bundle.embedding_dim), np.float32)
+        hist[idx >= 0] = vecs[idx[idx >= 0]]
+        out = self.interest.run({"history": hist[None], "mask": mask[None], "context": context.vector()[None]})
+        return out[0], ids, vecs
+
+    def _vectors(self, ids: Sequence[str], local: dict[str, np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(ids), self.bundle.embedding_dim), np.float32)
+        cat = [(j, self.bundle.index[i]) for j, i in enumerate(ids) if i in self.bundle.index]
+        if cat:
+            js, rows = zip(*cat)
+            out[list(js)] = self.bundle.item_embeddings(np.array(rows))
+        for j, i in enumerate(ids):
+            if i in local:
+                out[j] = local[i]
+        return out
+
+    def _allowed(self, profile: str, context: Context) -> np.ndarray:
+        """Catalogue rows the filters let through (age, availability, device kind)."""
+        b = self.bundle
+        ok = np.ones(len(b.items), bool)
+        limit = self.history.age_limit(profile)
+        if limit is not None:
+            ok &= b.age_ratings <= limit
+        now = context.timestamp if context.timestamp is not None else time.time()
+        ok &= (b.available_from <= now) & (now < b.available_until)
         if context.device == "speaker":
-            exclude = np.union1d(exclude, self.bundle.video_rows)
+            ok[b.video_rows] = False
+        return ok
+
+    def recommend(self, profile: str | None = None, k: int = 10, context: Context | None = None) -> list[Recommendation]:
+        """Top-``k`` items (catalogue and local) for ``profile``, best first, each with a reason.
+
+        Left out: what the profile just watched, finished, skipped, disliked or blocked; items
+        above its age limit or outside their availability window; on a speaker, every non-audio
+        item. Items like recent skips/dislikes are lowered; the list is diversified (MMR, a cap
+        per tag) and holds an exploration slot (see :class:`~edge.ranking.RankingConfig`). A
+        profile without positive history gets the bundle's popularity for the hour and device.
+
+        :raises HistoryError: an unknown profile (create it with ``history.add_profile`` or
+            ``record`` first).
+        """
+        profile = self._profile(profile)
+        context = context or Context.at()
+        cfg, b = self.ranking, self.bundle
+        t0 = time.perf_counter()
+        allowed = self._allowed(profile, context)  # raises HistoryError for an unknown profile
+        # Local items embedded by another bundle (another dimension) wait for re-embedding.
+        local_items = [it for it in self.history.local_items(profile) if it.dim == b.embedding_dim]
+        everything = {it.item_id: it.embedding for it in local_items}
+        if context.device == "speaker":
+            local_items = [it for it in local_items if it.kind == "audio"]
+        local = {it.item_id: it.embedding for it in local_items}
+        user, hist_ids, hist_vecs = self.user_vector(profile, context, everything)
+        t1 = time.perf_counter()
+
+        feedback = self.history.recent(profile, FEEDBACK_WINDOW, kinds=[*NEGATIVE_KINDS, "complete"])
+        gone = {e.item_id for e in feedback} | set(hist_ids) | set(self.blocked(profile))
+        negative_ids = list(dict.fromkeys(e.item_id for e in feedback if e.kind in NEGATIVE_KINDS))[: b.history_len]
+        exclude = np.array(sorted({b.index[i] for i in gone if i in b.index}), dtype=np.int64)
+        exclude = np.union1d(exclude, np.flatnonzero(~allowed))
+        local_ids = [i for i in local if i not in gone]
+        local_vecs = np.stack([local[i] for i in local_ids]) if local_ids else np.zeros((0, b.embedding_dim), np.float32)
+
         if user is None:
-            scores = self._prior_scores(context)
+            scores, local_scores = self._prior_scores(context), np.full(len(local_ids), -np.inf, np.float32)
         else:
-            scores = score_int8(self.bundle.embeddings_int8, self.bundle.scales, user)
-        best = top_k(scores, k, exclude)
+            scores = score_int8(b.embeddings_int8, b.scales, user)
+            local_scores = local_vecs @ user
+        pool = top_k(scores, cfg.candidates, exclude)
+        # Candidates: catalogue rows then local items, one index space for the re-ranker.
+        cand_ids = [b.items[r].item_id for r in pool] + local_ids
+        cand_scores = np.concatenate([scores[pool], local_scores]).astype(np.float32)
+        keep = np.isfinite(cand_scores)
+        cand_ids = [c for c, ok in zip(cand_ids, keep) if ok]
+        cand_scores = cand_scores[keep]
+        cand_vecs = self._vectors(cand_ids, local)
+        if user is not None and negative_ids:
+            cand_scores = cand_scores - negative_penalty(cand_vecs, self._vectors(negative_ids, everything), cfg.negative_weight)
         t2 = time.perf_counter()
-        if rows:
-            recent = rows[-self.bundle.history_len :]
-            reasons = explain(
-                best,
-                self.bundle.item_embeddings(best),
-                self.bundle.item_embeddings(np.array(recent)),
-                [self.bundle.items[r].title for r in recent],
-                [self.bundle.items[r].kind for r in recent],
-            )
+
+        order = np.argsort(-cand_scores, kind="stable")
+        explore = min(cfg.explore_slots, max(k - 1, 0)) if user is not None else 0
+        head = order[: max(cfg.candidates, k)]
+        tags = [b.items[b.index[c]].tags if c in b.index else () for c in cand_ids]
+        picked = head[mmr(cand_scores[head], cand_vecs[head], k - explore, cfg.mmr_lambda, [tags[i] for i in head], cfg.tag_cap)]
+        chosen = list(picked)
+        reasons: dict[int, str] = {}
+        if explore:
+            rest = [i for i in order[k - explore : cfg.explore_depth] if i not in set(chosen)]
+            # Deterministic per profile and hour: the list is stable while the user browses.
+            seed = int.from_bytes(hashlib.sha256(f"{profile}\x1f{context.weekday}\x1f{context.hour}".encode()).digest()[:8], "little")
+            rng = np.random.default_rng(seed)
+            for j in rng.permutation(len(rest))[:explore]:
+                chosen.append(rest[j])
+                reasons[rest[j]] = "something different"
+        if user is None:
+            for i in chosen:
+                reasons[i] = "popular at this hour"
         else:
-            reasons = ["popular at this hour" for _ in best]
+            todo = [i for i in chosen if i not in reasons]
+            every = self.history.local_items(profile) if any(h not in b.index for h in hist_ids) else []
+            titles = [self._title(h, every) for h in hist_ids]
+            kinds = [self._kind(h, every) for h in hist_ids]
+            for i, text in zip(todo, explain(np.array(todo), cand_vecs[todo], hist_vecs, titles, kinds)):
+                reasons[i] = text
         t3 = time.perf_counter()
-        self.timings = {"user_vector_s": t1 - t0, "scoring_s": t2 - t1, "explain_s": t3 - t2, "total_s": t3 - t0}
-        return [
-            Recommendation(self.bundle.items[i].item_id, self.bundle.items[i].title, self.bundle.items[i].kind, float(scores[i]), reason)
-            for i, reason in zip(best, reasons)
-        ]
+        self.timings = {"user_vector_s": t1 - t0, "scoring_s": t2 - t1, "rerank_s": t3 - t2, "total_s": t3 - t0}
+        return [Recommendation(cand_ids[i], self._title(cand_ids[i], local_items), self._kind(cand_ids[i], local_items),
+                               float(cand_scores[i]), reasons[i]) for i in chosen]
+
+    def _title(self, item_id: str, local_items: Sequence) -> str:
+        if item_id in self.bundle.index:
+            return self.bundle.items[self.bundle.index[item_id]].title
+        return next((it.title or item_id for it in local_items if it.item_id == item_id), item_id)
+
+    def _kind(self, item_id: str, local_items: Sequence) -> str:
+        if item_id in self.bundle.index:
+            return self.bundle.items[self.bundle.index[item_id]].kind
+        return next((it.kind or "video" for it in local_items if it.item_id == item_id), "video")
 
     def _prior_scores(self, context: Context) -> np.ndarray:
+        """Cold start: the bundle's popularity for this device kind and hour."""
         priors = self.bundle.priors
         scores = np.full(len(self.bundle.items), -np.inf, dtype=np.float32)
-        ranked = priors.get("by_hour", {}).get(str(context.hour)) or priors.get("global", [])
-        for rank, (row, weight) in enumerate(ranked):
+        ranked = (priors.get("by_device_hour", {}).get(context.device, {}).get(str(context.hour))
+                  or priors.get("by_hour", {}).get(str(context.hour)) or priors.get("global", []))
+        for row, weight in ranked:
             scores[int(row)] = float(weight)
         return scores

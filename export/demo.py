@@ -85,7 +85,7 @@ def run_demo(workdir: str | Path = "edgerec-demo", seed: int = 0, n_items: int =
             target = split.item_ids[int(split.test_items[list(split.test_users).index(u)])]
             say(f"\n  profile {uid}: {len(events)} events loaded in {load_s * 1000:.1f} ms; context {ctx.hour:02d}:00 weekday {ctx.weekday} on a TV")
             say(f"  recommend(): user vector {rec.timings['user_vector_s'] * 1000:.2f} ms, scoring {rec.timings['scoring_s'] * 1000:.2f} ms, "
-                f"explain {rec.timings['explain_s'] * 1000:.2f} ms, total {rec.timings['total_s'] * 1000:.2f} ms")
+                f"re-rank {rec.timings['rerank_s'] * 1000:.2f} ms, total {rec.timings['total_s'] * 1000:.2f} ms")
             say(f"  {'#':>2}  {'kind':<5} {'score':>6}  title  (reason)")
             for n, r in enumerate(recs, 1):
                 hit = "  <- watched next" if r.item_id == target else ""

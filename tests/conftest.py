@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -27,6 +28,10 @@ def shared_data(*parts: str) -> Path:
             pytest.fail(msg + "; CI expects shared/ beside the clone")
         pytest.skip(msg)
     return path
+
+
+#: Availability bounds used by the tiny catalogue (a 2020 end, a 2030 start).
+EXPIRED, NOT_YET = 1_600_000_000, 1_900_000_000
 
 
 def make_tiny_catalogue(root: Path, n_items: int = 40, n_users: int = 80, seed: int = 0) -> tuple[Path, Path, Path]:
@@ -64,6 +69,12 @@ def make_tiny_catalogue(root: Path, n_items: int = 40, n_users: int = 80, seed: 
             rows.append((f"u{u:02d}", f"i{j:03d}", t0 + u * 10_000 + s * 600, "complete" if s % 3 else "play", 0.9))
         off = (group + 1) % 2
         rows.append((f"u{u:02d}", f"i{off:03d}", t0 + u * 10_000 + 5 * 600 + 1, "skip", 0.05))
+    # Filters: every 10th item is rated 18+, some are no longer (or not yet) available.
+    items = [
+        dataclasses.replace(it, age_rating=18 if i % 10 == 0 else (7 if i % 10 == 1 else None),
+                            available_until=EXPIRED if i % 10 == 5 else None, available_from=NOT_YET if i % 10 == 9 else None)
+        for i, it in enumerate(items)
+    ]
     write_items(root / "items.csv", items, root)
     write_interactions(root / "interactions.csv", Interactions.from_rows(rows))
     return root / "interactions.csv", root / "items.csv", root

@@ -20,7 +20,13 @@ def test_manifest_lists_every_file_with_hash_and_size(tiny_build):
     assert set(b.manifest["files"]) == files
     assert b.manifest["feature_spec_hash"] == FeatureSpec().hash()
     assert b.manifest["training_data"]["n_items"] == len(b.items) == 40
-    assert {p["model"] for p in b.manifest["model_card"]["parity"]} == {"interest", "fusion"}
+    assert {p["model"].split()[0] for p in b.manifest["model_card"]["parity"]["checks"]} == {"interest", "fusion"}
+    for key in ("created_at", "format_version", "build_config", "precision"):
+        assert key in b.manifest
+    item = json.loads((tiny_build.bundle / "catalog/items.json").read_text())[0]
+    assert set(item) >= {"item_id", "title", "kind", "tags", "duration_s", "age_rating", "available_from", "available_until"}
+    priors = json.loads((tiny_build.bundle / "catalog/priors.json").read_text())
+    assert set(priors["by_device_hour"]) == {"tv", "speaker"} and len(priors["by_device_hour"]["speaker"]) == 24
     assert b.embeddings_int8.dtype == np.int8 and isinstance(b.embeddings_int8, np.memmap)
 
 

@@ -16,8 +16,8 @@ def test_demo_command_runs_server_to_device_and_prints_recommendations(tmp_path,
         assert re.search(rf"\[{stage}\] \d+\.\d\d s", out), stage
     profiles = re.findall(r"profile (u\d+): (\d+) events loaded", out)
     assert len(profiles) == 3 and len({p for p, _ in profiles}) == 3
-    assert len(re.findall(r"recommend\(\): user vector [\d.]+ ms, scoring [\d.]+ ms, explain [\d.]+ ms, total [\d.]+ ms", out)) == 3
-    rows = re.findall(r"^\s+(\d+)\s+(audio|video)\s+(-?\d\.\d{3})\s+(.+)\((because you|popular)", out, flags=re.M)
+    assert len(re.findall(r"recommend\(\): user vector [\d.]+ ms, scoring [\d.]+ ms, re-rank [\d.]+ ms, total [\d.]+ ms", out)) == 3
+    rows = re.findall(r"^\s+(\d+)\s+(audio|video)\s+(-?\d\.\d{3})\s+(.+)\((because you|popular|something different)", out, flags=re.M)
     assert len(rows) == 30
     for model in ("teacher (PyTorch", "student fp32 (PyTorch)", "student int8 (onnx)", "student int8 (tflite)", "popularity", "item-knn", "ease"):
         assert model in out, model

@@ -120,6 +120,10 @@ def test_recommendations_go_on_from_cold_start_after_recovery(tiny_build, tmp_pa
         rec = Recommender.open(tiny_build.bundle, db)
     try:
         assert rec.history.recovered_from is not None
+        # The profiles went with the damaged file: the app re-creates them and gets cold start.
+        with pytest.raises(HistoryError, match="unknown profile 'alice'"):
+            rec.recommend("alice", k=5)
+        rec.history.add_profile("alice")
         recs = rec.recommend("alice", k=5)
         assert len(recs) == 5 and all(r.reason == "popular at this hour" for r in recs)
         rec.record("alice", recs[0].item_id, "complete")

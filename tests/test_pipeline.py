@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-
 import numpy as np
 import pytest
 import torch
 from conftest import tiny_build_config
 
-from edge.context import Context
-from edge.recommender import Recommender
 from export.bundle_scorer import BundleScorer
 from export.convert import ParityError, check_parity, export_onnx
 from export.evaluate import PopularityScorer, evaluate
@@ -96,66 +92,6 @@ def test_a_model_failing_parity_is_not_bundled(tiny_dataset, tmp_path, monkeypat
     with pytest.raises(ParityError, match="fusion int8 on tflite"):
         pipeline.build(tiny_dataset, tmp_path / "bundle", tmp_path / "work", cfg)
     assert not (tmp_path / "bundle").exists()
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any socket creation fails: proves the device path is offline."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("edge opened a socket")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-
-
-def test_device_recommends_offline_with_exclusions_and_reasons(tiny_build, tmp_path, no_network):
-    rec = Recommender.open(tiny_build.bundle, tmp_path / "h.db")
-    now = 1_750_000_000
-    group0 = [it.item_id for it in rec.bundle.items if int(it.item_id[1:]) % 2 == 0]
-    for n, iid in enumerate(group0[:6]):
-        rec.record("alice", iid, "complete", timestamp=now + n * 60)
-    rec.record("alice", group0[6], "dislike", timestamp=now + 600)
-    recs = rec.recommend("alice", k=10, context=Context.at(now + 700))
-    ids = [r.item_id for r in recs]
-    assert len(ids) == 10 and len(set(ids)) == 10
-    assert not set(ids) & set(group0[:7])  # completed and disliked items are left out
-    assert sum(int(i[1:]) % 2 == 0 for i in ids) >= 7  # taste carried over
-    titles = {it.item_id: it.title for it in rec.bundle.items}
-    for r in recs:
-        assert r.reason.startswith(("because you watched ", "because you listened to "))
-        assert r.reason.split(" ", 3)[-1].removeprefix("to ") in {titles[i] for i in group0[:6]}
-    assert [r.score for r in recs] == sorted((r.score for r in recs), reverse=True)
-    assert set(rec.timings) == {"user_vector_s", "scoring_s", "explain_s", "total_s"}
-    cold = rec.recommend("newcomer", k=5, context=Context(20, 2))
-    assert len(cold) == 5 and all(r.reason == "popular at this hour" for r in cold)
-    speaker = rec.recommend("alice", k=10, context=Context(8, 0, "speaker"))
-    assert speaker and all(r.kind == "audio" for r in speaker)
-    rec.close()
-
-
-def test_device_record_refuses_unknown_item(tiny_build, tmp_path):
-    from edge.errors import HistoryError
-
-    rec = Recommender.open(tiny_build.bundle, tmp_path / "h.db")
-    with pytest.raises(HistoryError, match="not in the installed bundle"):
-        rec.record("alice", "nope", "play")
-    rec.close()
-
-
-def test_both_backends_give_the_same_top10_on_the_device(tiny_build, tmp_path):
-    onnx = Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=["onnx"])
-    tflite = Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=["tflite"])
-    assert onnx.interest.backend == "onnx" and tflite.interest.backend == "tflite"
-    now = 1_750_000_000
-    for n, it in enumerate(onnx.bundle.items[1:12:2]):
-        onnx.record("bob", it.item_id, "play", timestamp=now + n * 60)
-    ctx = Context.at(now + 3600)
-    a, b = onnx.recommend("bob", 10, ctx), tflite.recommend("bob", 10, ctx)
-    assert [r.item_id for r in a] == [r.item_id for r in b]
-    np.testing.assert_allclose([r.score for r in a], [r.score for r in b], atol=1e-4)
-    onnx.close()
-    tflite.close()
 
 
 def test_text_teacher_loads_a_local_pretrained_model_offline(tiny_build, monkeypatch):

@@ -281,6 +281,16 @@ class HistoryStore:
         with self._write(f"add profile {profile!r}"):
             self.db["profiles"].insert({"profile": profile, "created_at": time.time(), "age_limit": age_limit, "is_guest": 0}, ignore=True)
 
+    def age_limit(self, profile: str) -> int | None:
+        """The profile's age limit in years (None: no limit).
+
+        :raises HistoryError: an unknown profile.
+        """
+        with self._reading("read profile") as conn:
+            self._require_profiles(conn, [profile])
+            row = conn.execute("SELECT age_limit FROM profiles WHERE profile = ?", [profile]).fetchone()
+        return None if row[0] is None else int(row[0])
+
     def profiles(self) -> list[str]:
         """Every profile id, oldest first (the guest profile included)."""
         with self._lock:

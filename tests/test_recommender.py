@@ -1,0 +1,213 @@
+"""The device's ranking path on a real tiny bundle, every test on both backends: filters,
+negative feedback, MMR and the tag cap, exploration, explanations, cold start, local items."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import EXPIRED, NOT_YET
+
+from edge.context import Context
+from edge.errors import FeatureError, HistoryError
+from edge.ranking import RankingConfig, unit_rows
+from edge.recommender import Recommender
+
+NOW = 1_750_000_000
+PLAIN = RankingConfig(mmr_lambda=1.0, tag_cap=0, explore_slots=0, negative_weight=0.0)
+
+
+@pytest.fixture(params=["onnx", "tflite"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def rec(tiny_build, tmp_path, backend):
+    r = Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=[backend], ranking=PLAIN)
+    assert r.interest.backend == backend
+    yield r
+    r.close()
+
+
+def group(rec, g):
+    return [it.item_id for it in rec.bundle.items if int(it.item_id[1:]) % 2 == g]
+
+
+def watch(rec, profile, ids, kind="complete", start=NOW):
+    for n, iid in enumerate(ids):
+        rec.record(profile, iid, kind, timestamp=start + n * 60)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any socket creation fails: proves the device path is offline."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("edge opened a socket")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_taste_exclusions_and_reasons_offline(rec, no_network):
+    g0 = group(rec, 0)
+    watch(rec, "alice", g0[:6])
+    rec.record("alice", g0[6], "dislike", timestamp=NOW + 600)
+    recs = rec.recommend("alice", k=10, context=Context.at(NOW + 700))
+    ids = [r.item_id for r in recs]
+    assert len(ids) == 10 and len(set(ids)) == 10
+    assert not set(ids) & set(g0[:7])  # completed and disliked items are left out
+    assert sum(int(i[1:]) % 2 == 0 for i in ids) >= 7  # taste carried over
+    assert [r.score for r in recs] == sorted((r.score for r in recs), reverse=True)
+    assert set(rec.timings) == {"user_vector_s", "scoring_s", "rerank_s", "total_s"}
+
+
+def test_explanation_names_the_nearest_history_item(rec):
+    g0 = group(rec, 0)
+    watch(rec, "alice", g0[:5])
+    recs = rec.recommend("alice", k=5, context=Context.at(NOW + 700))
+    hist = unit_rows(rec.bundle.item_embeddings(np.array([rec.bundle.index[i] for i in g0[:5]])))
+    titles = [rec.bundle.items[rec.bundle.index[i]].title for i in g0[:5]]
+    kinds = [rec.bundle.items[rec.bundle.index[i]].kind for i in g0[:5]]
+    for r in recs:
+        v = unit_rows(rec.bundle.item_embeddings(np.array([rec.bundle.index[r.item_id]])))[0]
+        j = int(np.argmax(hist @ v))
+        verb = "listened to" if kinds[j] == "audio" else "watched"
+        assert r.reason == f"because you {verb} {titles[j]}"
+
+
+def test_age_rating_availability_and_blocking_filters(rec):
+    rec.history.add_profile("kid", age_limit=12)
+    watch(rec, "kid", group(rec, 0)[1:4])
+    ids = [r.item_id for r in rec.recommend("kid", k=40, context=Context.at(NOW + 900))]
+    assert ids
+    for i in ids:
+        it = rec.bundle.items[rec.bundle.index[i]]
+        assert it.age_rating is None or it.age_rating <= 12
+        assert it.available_until != EXPIRED and it.available_from != NOT_YET
+    # Before it expired, an expired item was recommendable.
+    early = [r.item_id for r in rec.recommend("kid", k=40, context=Context.at(EXPIRED - 3600))]
+    assert any(rec.bundle.items[rec.bundle.index[i]].available_until == EXPIRED for i in early)
+    top = ids[0]
+    rec.block("kid", top)
+    assert top not in [r.item_id for r in rec.recommend("kid", k=40, context=Context.at(NOW + 900))]
+    rec.block("kid", top, blocked=False)
+    assert top in [r.item_id for r in rec.recommend("kid", k=40, context=Context.at(NOW + 900))]
+
+
+def test_speaker_gets_audio_only(rec):
+    watch(rec, "alice", group(rec, 0)[:6])
+    speaker = rec.recommend("alice", k=10, context=Context(8, 0, "speaker", NOW))
+    assert speaker and all(r.kind == "audio" for r in speaker)
+
+
+def test_a_skip_lowers_similar_items(tiny_build, tmp_path, backend):
+    cfg = RankingConfig(mmr_lambda=1.0, tag_cap=0, explore_slots=0, negative_weight=0.5, candidates=40)
+    with Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=[backend], ranking=cfg) as r:
+        g0 = group(r, 0)
+        watch(r, "alice", g0[:4])
+        ctx = Context.at(NOW + 3600)
+        before = {x.item_id: x.score for x in r.recommend("alice", k=40, context=ctx)}
+        skipped = g0[5]
+        r.record("alice", skipped, "skip", timestamp=NOW + 1000)
+        after = {x.item_id: x.score for x in r.recommend("alice", k=40, context=ctx)}
+    assert skipped in before and skipped not in after
+    emb = lambda i: unit_rows(r.bundle.item_embeddings(np.array([r.bundle.index[i]])))[0]  # noqa: E731
+    sims = {i: float(emb(i) @ emb(skipped)) for i in after}
+    for i, s in after.items():
+        want = before[i] - 0.5 * max(sims[i], 0.0)
+        assert s == pytest.approx(want, abs=1e-4)
+    assert any(before[i] - after[i] > 0.1 for i in after)
+
+
+def test_mmr_diversifies_and_tag_cap_holds(tiny_build, tmp_path, backend):
+    def run(cfg):
+        with Recommender.open(tiny_build.bundle, tmp_path / f"{cfg.mmr_lambda}-{cfg.tag_cap}.db", backends=[backend], ranking=cfg) as r:
+            watch(r, "alice", group(r, 0)[:4] + group(r, 1)[:2])
+            recs = r.recommend("alice", k=8, context=Context.at(NOW + 3600))
+            v = unit_rows(r.bundle.item_embeddings(np.array([r.bundle.index[x.item_id] for x in recs])))
+            tags = [r.bundle.items[r.bundle.index[x.item_id]].tags for x in recs]
+        sim = v @ v.T
+        return float(sim[np.triu_indices(len(v), 1)].mean()), tags
+
+    plain, _ = run(RankingConfig(mmr_lambda=1.0, tag_cap=0, explore_slots=0))
+    diverse, _ = run(RankingConfig(mmr_lambda=0.3, tag_cap=0, explore_slots=0))
+    assert diverse < plain
+    _, tags = run(RankingConfig(mmr_lambda=1.0, tag_cap=2, explore_slots=0))
+    counts: dict[str, int] = {}
+    for ts in tags:
+        for t in ts:
+            counts[t] = counts.get(t, 0) + 1
+    assert max(counts.values()) <= 2
+
+
+def test_exploration_slot_is_marked_and_stable(tiny_build, tmp_path, backend):
+    cfg = RankingConfig(mmr_lambda=1.0, tag_cap=0, explore_slots=1, explore_depth=30)
+    with Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=[backend], ranking=cfg) as r:
+        watch(r, "alice", group(r, 0)[:5])
+        ctx = Context.at(NOW + 3600)
+        a = r.recommend("alice", k=6, context=ctx)
+        b = r.recommend("alice", k=6, context=ctx)
+        r.ranking = PLAIN
+        plain = [x.item_id for x in r.recommend("alice", k=5, context=ctx)]
+    assert [x.item_id for x in a] == [x.item_id for x in b]
+    explored = [x for x in a if x.reason == "something different"]
+    assert len(explored) == 1 and explored[0].item_id not in plain
+    assert [x.item_id for x in a if x.reason != "something different"] == plain
+
+
+def test_cold_start_uses_priors_for_hour_and_device(rec):
+    rec.history.add_profile("newcomer")
+    cold = rec.recommend("newcomer", k=5, context=Context(20, 2, "tv", NOW))
+    assert len(cold) == 5 and all(r.reason == "popular at this hour" for r in cold)
+    speaker = rec.recommend("newcomer", k=5, context=Context(20, 2, "speaker", NOW))
+    assert speaker and all(r.kind == "audio" and r.reason == "popular at this hour" for r in speaker)
+    with pytest.raises(HistoryError, match="unknown profile 'nobody'"):
+        rec.recommend("nobody", k=5)
+
+
+def test_local_item_is_embedded_on_device_and_recommendable(rec, tmp_path):
+    rate = 16000
+    t = np.arange(rate * 2) / rate
+    path = tmp_path / "recording.wav"
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
+    item = rec.add_local_item(path, "My calm recording", tags=["calm"])
+    assert item.startswith("local:") and rec.history.local_items(None)[0].kind == "audio"
+    frames = np.full((4, 18, 32, 3), 200, np.uint8)
+    show = rec.add_local_item(frames, "Home video", profile="alice")
+    watch(rec, "alice", group(rec, 0)[:4])
+    ctx = Context.at(NOW + 3600)
+    everything = rec.recommend("alice", k=100, context=ctx)
+    ids = [r.item_id for r in everything]
+    assert item in ids and show in ids
+    found = next(r for r in everything if r.item_id == item)
+    assert found.title == "My calm recording" and found.kind == "audio"
+    user, _, _ = rec.user_vector("alice", ctx)
+    emb = next(it.embedding for it in rec.history.local_items("alice") if it.item_id == item)
+    assert found.score == pytest.approx(float(emb @ user), abs=1e-4)
+    assert show not in [r.item_id for r in rec.recommend("alice", k=100, context=Context(8, 0, "speaker", NOW))]
+    rec.record("alice", item, "complete", timestamp=NOW + 4000)  # local items take events too
+    assert item not in [r.item_id for r in rec.recommend("alice", k=100, context=ctx)]
+    with pytest.raises(FeatureError):
+        rec.add_local_item(tmp_path / "missing.wav", "nothing")
+
+
+def test_record_refuses_unknown_item(rec):
+    with pytest.raises(HistoryError, match="not in the installed bundle"):
+        rec.record("alice", "nope", "play")
+
+
+def test_both_backends_give_the_same_top10(tiny_build, tmp_path):
+    onnx = Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=["onnx"])
+    tflite = Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=["tflite"])
+    for n, it in enumerate(onnx.bundle.items[1:12:2]):
+        onnx.record("bob", it.item_id, "play", timestamp=NOW + n * 60)
+    ctx = Context.at(NOW + 3600)
+    a, b = onnx.recommend("bob", 10, ctx), tflite.recommend("bob", 10, ctx)
+    assert [r.item_id for r in a] == [r.item_id for r in b]
+    np.testing.assert_allclose([r.score for r in a], [r.score for r in b], atol=2e-3)
+    onnx.close()
+    tflite.close()
