@@ -13,7 +13,7 @@ from typing import Sequence
 from edge.errors import EdgeError
 
 #: Modules with a ``register(subparsers)`` function for device-side command groups.
-DEVICE_COMMAND_MODULES: tuple[str, ...] = ("edge.features.cli", "edge.history_cli")
+DEVICE_COMMAND_MODULES: tuple[str, ...] = ("edge.features.cli", "edge.history_cli", "edge.service_cli")
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
@@ -43,6 +43,20 @@ def _cmd_record(args: argparse.Namespace) -> int:
         rec.record(args.profile, args.item, args.kind, timestamp=args.at, value=args.value, device=args.device)
     finally:
         rec.close()
+    return 0
+
+
+def _cmd_add_item(args: argparse.Namespace) -> int:
+    from edge.recommender import Recommender
+
+    rec = Recommender.open(args.bundle, args.db)
+    try:
+        item = rec.add_local_item(args.source, args.title, tags=args.tag or (), kind=args.kind, description=args.description,
+                                  profile=args.profile, item_id=args.id)
+    finally:
+        rec.close()
+    owner = f"profile {args.profile}" if args.profile else "the household"
+    print(f"added {item} ({args.title}) for {owner}: it can be recommended now")
     return 0
 
 
@@ -120,6 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--value", type=float, default=None, help="watched fraction or rating")
     p.add_argument("--device", choices=["tv", "speaker"], default="tv", help="device kind (default tv)")
     p.set_defaults(func=_cmd_record)
+
+    p = sub.add_parser("add-item", help="describe local content (a recording, a file) and make it recommendable",
+                       description="Extract features from an audio file, video/image file or frame strip on this device, "
+                       "embed it with the bundle's fusion student and store it in the history database.")
+    p.add_argument("source", help="audio file (wav/flac/ogg/mp3), video or image file, folder of images, or .npy frames")
+    p.add_argument("--bundle", required=True, help="bundle folder or bundle store")
+    p.add_argument("--db", required=True, help="SQLite history file")
+    p.add_argument("--title", required=True, help="title shown in the UI")
+    p.add_argument("--tag", action="append", help="a tag (repeatable)")
+    p.add_argument("--kind", choices=["audio", "video"], help="default: audio for audio files, else video")
+    p.add_argument("--description", default="", help="programme-guide text")
+    p.add_argument("--profile", help="owner profile (default: shared by the household)")
+    p.add_argument("--id", help="item id (default: local: plus a hash)")
+    p.set_defaults(func=_cmd_add_item)
 
     p = sub.add_parser("bundle", help="bundle tools", description="Verify bundles, and install them into a store with rollback.")
     bsub = p.add_subparsers(dest="bundle_command", metavar="ACTION", required=True)
