@@ -17,6 +17,8 @@ __all__ = [
     "HistoryError",
     "BundleError",
     "ProfileError",
+    "RequestError",
+    "AuthError",
 ]
 
 
@@ -55,3 +57,17 @@ class BundleError(EdgeError):
 class ProfileError(EdgeError):
     """Raised when a device profile (TOML) is missing, malformed, has unknown keys or values
     out of range. The message names the field."""
+
+
+class RequestError(EdgeError):
+    """Raised by the local service (:mod:`edge.service`) on a malformed request: not JSON, not
+    a JSON object, an unknown method, a missing, unexpected or wrongly typed parameter, a
+    request over the size limit or one that did not arrive within the read timeout. The
+    message names the field and what was expected; the connection stays usable unless the
+    request was too long or too slow."""
+
+
+class AuthError(EdgeError):
+    """Raised by the local service when a request carries no token or a wrong one (the
+    ``token`` field on the Unix socket, ``Authorization: Bearer`` over HTTP). The answer says
+    nothing about any profile; read the token from the service's token file."""
