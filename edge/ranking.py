@@ -46,6 +46,52 @@ def score_int8(emb_int8: np.ndarray, scales: np.ndarray, user: np.ndarray, chunk
     return out
 
 
+class Int8Scorer:
+    """Scores a user vector against an int8 catalogue with per-row scales.
+
+    With a bundle's scorer model (onnxruntime ``MatMulInteger``), the user vector is quantised
+    to int8 too and the product runs in integer kernels; otherwise :func:`score_int8` in numpy.
+    Either way the catalogue stays int8 (memory-mapped); only the ``(n,)`` scores are float.
+    """
+
+    def __init__(self, emb_int8: np.ndarray, scales: np.ndarray, session: object | None = None) -> None:
+        self.emb, self.scales, self.session = emb_int8, np.asarray(scales, np.float32), session
+        self.backend = "onnxruntime MatMulInteger" if session is not None else "numpy"
+
+    @classmethod
+    def for_bundle(cls, bundle: "object", threads: int = 1) -> "Int8Scorer":
+        """Use the bundle's ``scorer`` model when onnxruntime can load it, else numpy."""
+        session = None
+        try:
+            path = bundle.model_paths("scorer").get("onnx")  # type: ignore[attr-defined]
+            if path is not None:
+                import onnxruntime as ort
+
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = threads
+                opts.inter_op_num_threads = 1
+                session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception:  # an older bundle or no onnxruntime: numpy gives the same ranking
+            session = None
+        return cls(bundle.embeddings_int8, bundle.scales, session)  # type: ignore[attr-defined]
+
+    def scores(self, user: np.ndarray) -> np.ndarray:
+        """``(n,)`` float32 inner products of ``user`` with every catalogue row."""
+        u = np.asarray(user, dtype=np.float32)
+        if self.session is None:
+            return score_int8(self.emb, self.scales, u)
+        peak = float(np.abs(u).max())
+        if peak == 0.0 or not np.isfinite(peak):
+            return score_int8(self.emb, self.scales, u)
+        step = peak / 127.0
+        uq = np.clip(np.rint(u / step), -127, 127).astype(np.int8).reshape(-1, 1)
+        raw = self.session.run(None, {"catalog": self.emb, "user": uq})[0]  # type: ignore[attr-defined]
+        out = raw.reshape(-1).astype(np.float32)
+        out *= self.scales
+        out *= step
+        return out
+
+
 def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
     """Indices of the ``k`` highest scores, best first, skipping ``exclude`` (an index array)
     and non-finite scores. Uses a partial sort, so cost is O(n + k log k)."""

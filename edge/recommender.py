@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
@@ -17,15 +17,18 @@ from edge.errors import FeatureError, HistoryError
 from edge.features import item_vector
 from edge.history import NEGATIVE_KINDS, POSITIVE_KINDS, HistoryStore
 from edge.ranking import (
+    Int8Scorer,
     RankingConfig,
     Recommendation,
     explain,
     history_window,
     mmr,
     negative_penalty,
-    score_int8,
     top_k,
 )
+
+if TYPE_CHECKING:
+    from edge.profiles import DeviceProfile
 
 #: Audio files a local item may come from; any other path is read as frames (image, video,
 #: folder of images or an ``.npy`` strip).
@@ -49,6 +52,7 @@ class Recommender:
         self.history = history
         self.backends, self.threads = tuple(backends), threads
         self.interest = bundle.load_model("interest", backends, threads)
+        self.scorer = Int8Scorer.for_bundle(bundle, threads)
         self._fusion: Model | None = None  # loaded on the first add_local_item
         self.ranking = ranking or RankingConfig()
         self.profile = profile
@@ -57,19 +61,29 @@ class Recommender:
 
     @classmethod
     def open(cls, bundle: str | Path, db: str | Path, backends: Sequence[str] = BACKENDS, threads: int = 1,
-             ranking: RankingConfig | None = None, profile: str | None = None) -> "Recommender":
+             ranking: RankingConfig | None = None, profile: str | None = None,
+             device_profile: "DeviceProfile | None" = None) -> "Recommender":
         """Verify ``bundle`` and open (or create) the SQLite history ``db``.
 
         :param bundle: a bundle folder, or a bundle store root (see :mod:`edge.install`),
             meaning the store's active bundle.
         :param profile: the default profile for calls that name none.
+        :param device_profile: a :class:`~edge.profiles.DeviceProfile`; its threads, backend
+            order, SQLite mode and history window replace ``backends``/``threads`` and the
+            store's defaults, after the bundle is checked against it.
         :raises BundleError: the bundle fails verification.
+        :raises ProfileError: the bundle conflicts with ``device_profile`` (naming the field).
         :raises HistoryError: the database cannot be opened.
         :raises BackendError: no backend can run the bundle's models.
         """
         from edge.install import resolve_bundle
 
-        return cls(Bundle.open(resolve_bundle(bundle)), HistoryStore(db), backends, threads, ranking, profile)
+        b = Bundle.open(resolve_bundle(bundle))
+        if device_profile is None:
+            return cls(b, HistoryStore(db), backends, threads, ranking, profile)
+        device_profile.check_bundle(b)
+        return cls(b, HistoryStore(db, **device_profile.history_options()), device_profile.backends, device_profile.threads,
+                   ranking, profile)
 
     def close(self) -> None:
         """Close the history database."""
@@ -254,7 +268,7 @@ class Recommender:
         if user is None:
             scores, local_scores = self._prior_scores(context), np.full(len(local_ids), -np.inf, np.float32)
         else:
-            scores = score_int8(b.embeddings_int8, b.scales, user)
+            scores = self.scorer.scores(user)
             local_scores = local_vecs @ user
         pool = top_k(scores, cfg.candidates, exclude)
         # Candidates: catalogue rows then local items, one index space for the re-ranker.

@@ -211,3 +211,20 @@ def test_both_backends_give_the_same_top10(tiny_build, tmp_path):
     np.testing.assert_allclose([r.score for r in a], [r.score for r in b], atol=2e-3)
     onnx.close()
     tflite.close()
+
+
+def test_int8_scorer_matches_numpy_scoring(tiny_build):
+    from edge.bundle import Bundle
+    from edge.ranking import Int8Scorer, score_int8, top_k
+
+    b = Bundle.open(tiny_build.bundle)
+    fast = Int8Scorer.for_bundle(b)
+    assert fast.backend == "onnxruntime MatMulInteger"
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        u = unit_rows(rng.standard_normal((1, b.embedding_dim)))[0]
+        want = score_int8(b.embeddings_int8, b.scales, u)
+        got = fast.scores(u)
+        assert np.abs(got - want).max() < 0.02
+        assert list(top_k(got, 5)) == list(top_k(want, 5)) or np.sort(want)[-5] - np.sort(want)[-6] < 0.02
+    assert np.array_equal(fast.scores(np.zeros(b.embedding_dim, np.float32)), np.zeros(len(b.items), np.float32))
