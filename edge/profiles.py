@@ -1,0 +1,286 @@
+"""Device profiles: one TOML file per target hardware class, read into a frozen dataclass.
+
+A profile says what the hardware is (with the sources of those facts), how the runtime should
+use it (threads, backend order, precision, SQLite durability, history retention) and what it
+must achieve (latency, memory and size budgets, checked by ``edgerec bench``)::
+
+    from edge.profiles import load_profile
+    prof = load_profile("rpi4")                         # a shipped profile, or a path to a .toml
+    rec = Recommender.open("bundle/", "history.db", device_profile=prof)
+
+The shipped profiles live in ``edge/device_profiles/`` (package data, so a non-editable install
+finds them); ``device_profiles/`` at the repository root holds links to them.
+
+Feature settings (audio sample rate, excerpt windows, frame sampling) are not free choices on
+the device: the bundle's FeatureSpec fixes them, because its models were trained on that
+layout. A profile states what the device expects, and :meth:`DeviceProfile.check_bundle`
+refuses a bundle that differs instead of silently diverging.
+
+Every problem raises :class:`~edge.errors.ProfileError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from edge.backends import BACKENDS
+from edge.errors import ProfileError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 only
+    import tomli as tomllib
+
+#: Folder of the shipped profiles (package data).
+PROFILE_DIR = Path(__file__).resolve().parent / "device_profiles"
+PRECISIONS = ("int8", "fp32")
+ARCHES = ("aarch64", "x86_64", "armv7l")
+#: Accepted SQLite ``synchronous`` settings (as :class:`edge.history.HistoryStore` takes them).
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
+#: Budget keys: stage latencies (ms, compared with the p95 of ``edgerec bench``), cold start
+#: (ms, process start to first recommendation), peak RSS and bundle size (MiB).
+BUDGET_KEYS = (
+    "audio_features_ms",
+    "frame_features_ms",
+    "fusion_student_ms",
+    "interest_student_ms",
+    "catalogue_scoring_ms",
+    "recommend_ms",
+    "cold_start_ms",
+    "peak_rss_mb",
+    "bundle_mb",
+)
+#: Profile feature fields and the FeatureSpec field each must equal.
+FEATURE_FIELDS = ("sample_rate_hz", "excerpt_windows", "frame_interval_s", "max_frames")
+
+# Known keys per section ("" is the top level); everything listed is required.
+_SCHEMA: dict[str, tuple[str, ...]] = {
+    "": ("name", "description", "source", "hardware", "runtime", "catalogue", "history", "features", "budgets"),
+    "source": ("urls", "notes"),
+    "hardware": ("cpu", "arch", "cores", "memory_mb"),
+    "runtime": ("threads", "memory_budget_mb", "backends", "precision"),
+    "catalogue": ("max_items",),
+    "history": ("max_events_per_profile", "sqlite_synchronous"),
+    "features": FEATURE_FIELDS,
+    "budgets": BUDGET_KEYS,
+}
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """A validated device profile (units in the names; see the shipped TOML files).
+
+    ``backends``: inference backends to try, best first. ``precision``: the model precision
+    the bundle must hold (``int8`` or ``fp32``). ``max_catalogue_items``: the largest catalogue
+    the memory budget was sized for. ``max_events_per_profile``: the history window kept per
+    profile (older events are trimmed). ``excerpt_windows``: ``(position, length_s)`` pairs or
+    None for whole clips. ``budgets``: see :data:`BUDGET_KEYS`.
+    """
+
+    name: str
+    description: str
+    path: Path
+    source_urls: tuple[str, ...]
+    source_notes: str
+    cpu: str
+    arch: str
+    cores: int
+    memory_mb: int
+    threads: int
+    memory_budget_mb: int
+    backends: tuple[str, ...]
+    precision: str
+    max_catalogue_items: int
+    max_events_per_profile: int
+    sqlite_synchronous: str
+    sample_rate_hz: int
+    excerpt_windows: tuple[tuple[float, float], ...] | None
+    frame_interval_s: float
+    max_frames: int
+    budgets: Mapping[str, float] = field(default_factory=dict)
+
+    def history_options(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`edge.history.HistoryStore`."""
+        return {"synchronous": self.sqlite_synchronous, "max_events_per_profile": self.max_events_per_profile}
+
+    def check_bundle(self, bundle: Any) -> None:
+        """Refuse a bundle this profile cannot run as stated.
+
+        :param bundle: an opened :class:`edge.bundle.Bundle`.
+        :raises ProfileError: the bundle's feature spec differs from the profile's ``[features]``
+            (naming the field), its precision differs from ``runtime.precision``, or its
+            catalogue exceeds ``catalogue.max_items``.
+        """
+        spec = bundle.feature_spec
+        for name in FEATURE_FIELDS:
+            mine, theirs = getattr(self, name), getattr(spec, name)
+            if name == "excerpt_windows" and theirs is not None:
+                theirs = tuple(tuple(float(x) for x in w) for w in theirs)
+            if mine != theirs:
+                raise ProfileError(
+                    f"{self.path}: features.{name} = {_show(mine)}, but bundle {bundle.root} was built with {_show(theirs)}; "
+                    "the bundle's feature spec is fixed by its models: use a bundle built with this setting or change the profile"
+                )
+        precision = bundle.manifest.get("precision")
+        if precision is not None and precision != self.precision:
+            raise ProfileError(f"{self.path}: runtime.precision = {self.precision!r}, but bundle {bundle.root} holds {precision!r} models")
+        n = len(bundle.items)
+        if n > self.max_catalogue_items:
+            raise ProfileError(
+                f"{self.path}: catalogue.max_items = {self.max_catalogue_items}, but bundle {bundle.root} has {n} items; "
+                "ship a smaller catalogue to this device class or raise the cap (and the memory budget) after measuring"
+            )
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, tuple):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    return repr(v)
+
+
+class _Reader:
+    """Typed access to one parsed TOML document, with errors naming file and field."""
+
+    def __init__(self, path: Path, doc: dict[str, Any]) -> None:
+        self.path, self.doc = path, doc
+
+    def fail(self, key: str, expected: str, got: Any = ...) -> ProfileError:
+        found = "" if got is ... else f", got {got!r}"
+        return ProfileError(f"{self.path}: field '{key}': expected {expected}{found}")
+
+    def get(self, key: str) -> Any:
+        section, _, name = key.rpartition(".")
+        table = self.doc.get(section, {}) if section else self.doc
+        if name not in table:
+            raise ProfileError(f"{self.path}: missing field '{key}'")
+        return table[name]
+
+    def string(self, key: str, choices: tuple[str, ...] | None = None) -> str:
+        v = self.get(key)
+        if not isinstance(v, str) or not v.strip():
+            raise self.fail(key, "a non-empty string", v)
+        if choices is not None and v not in choices:
+            raise self.fail(key, f"one of {list(choices)}", v)
+        return v
+
+    def integer(self, key: str, lo: int, hi: int) -> int:
+        v = self.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise self.fail(key, f"an integer in {lo}..{hi}", v)
+        return v
+
+    def number(self, key: str, lo: float, hi: float) -> float:
+        v = self.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo < v <= hi:
+            raise self.fail(key, f"a number in ({lo}, {hi}]", v)
+        return float(v)
+
+
+def parse_profile(path: str | Path, text: str) -> DeviceProfile:
+    """Validate the TOML ``text`` of a profile (``path`` is used in messages).
+
+    :raises ProfileError: invalid TOML, a missing or unknown section or key, a wrong type or a
+        value out of range; the message names the file and the field.
+    """
+    path = Path(path)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: not valid TOML ({exc})") from None
+    # Unknown keys are errors: a misspelt budget would otherwise be silently unchecked.
+    for section, keys in _SCHEMA.items():
+        table = doc if not section else doc.get(section)
+        if section and not isinstance(table, dict):
+            raise ProfileError(f"{path}: missing section [{section}]" if table is None else f"{path}: '{section}' must be a [table]")
+        unknown = sorted(set(table) - set(keys))
+        if unknown:
+            where = f"[{section}]" if section else "the top level"
+            raise ProfileError(f"{path}: unknown field(s) {unknown} in {where}; known: {list(keys)}")
+    r = _Reader(path, doc)
+
+    urls = r.get("source.urls")
+    if not isinstance(urls, list) or not all(isinstance(u, str) and u.startswith(("https://", "http://")) for u in urls):
+        raise r.fail("source.urls", "a list of http(s) URLs", urls)
+    notes = r.string("source.notes")
+
+    cores = r.integer("hardware.cores", 1, 256)
+    memory_mb = r.integer("hardware.memory_mb", 64, 1 << 22)
+    threads = r.integer("runtime.threads", 1, cores)
+    budget_mb = r.integer("runtime.memory_budget_mb", 16, memory_mb)
+    backends = r.get("runtime.backends")
+    if (not isinstance(backends, list) or not backends or len(set(backends)) != len(backends)
+            or not all(b in BACKENDS for b in backends)):
+        raise r.fail("runtime.backends", f"a non-empty list of distinct backends from {list(BACKENDS)}", backends)
+
+    windows = r.get("features.excerpt_windows")
+    if windows == "whole":
+        excerpt: tuple[tuple[float, float], ...] | None = None
+    elif (isinstance(windows, list) and windows and all(
+            isinstance(w, list) and len(w) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in w)
+            and 0.0 <= w[0] <= 1.0 and 0.0 < w[1] <= 600.0 for w in windows)):
+        excerpt = tuple((float(w[0]), float(w[1])) for w in windows)
+    else:
+        raise r.fail("features.excerpt_windows", '[[position 0..1, length_s 0..600], ...] or "whole"', windows)
+
+    budgets = {}
+    for key in BUDGET_KEYS:
+        budgets[key] = r.number(f"budgets.{key}", 0.0, 1e7)
+    if budgets["peak_rss_mb"] > budget_mb:
+        raise r.fail("budgets.peak_rss_mb", f"at most runtime.memory_budget_mb = {budget_mb}", budgets["peak_rss_mb"])
+
+    return DeviceProfile(
+        name=r.string("name"),
+        description=r.string("description"),
+        path=path,
+        source_urls=tuple(urls),
+        source_notes=notes,
+        cpu=r.string("hardware.cpu"),
+        arch=r.string("hardware.arch", ARCHES),
+        cores=cores,
+        memory_mb=memory_mb,
+        threads=threads,
+        memory_budget_mb=budget_mb,
+        backends=tuple(backends),
+        precision=r.string("runtime.precision", PRECISIONS),
+        max_catalogue_items=r.integer("catalogue.max_items", 1, 100_000_000),
+        max_events_per_profile=r.integer("history.max_events_per_profile", 1, 100_000_000),
+        sqlite_synchronous=r.string("history.sqlite_synchronous", SQLITE_SYNCHRONOUS),
+        sample_rate_hz=r.integer("features.sample_rate_hz", 8000, 192000),
+        excerpt_windows=excerpt,
+        frame_interval_s=r.number("features.frame_interval_s", 0.0, 3600.0),
+        max_frames=r.integer("features.max_frames", 1, 10_000),
+        budgets=MappingProxyType(budgets),
+    )
+
+
+def list_profiles() -> list[str]:
+    """Names of the shipped profiles, sorted."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+
+
+def load_profile(name_or_path: str | Path) -> DeviceProfile:
+    """Read and validate a profile: a shipped name (``rpi4``) or a path to a ``.toml`` file.
+
+    :raises ProfileError: unknown name, unreadable file, or an invalid profile (see
+        :func:`parse_profile`).
+    """
+    s = str(name_or_path)
+    if s.endswith(".toml") or "/" in s or "\\" in s:
+        path = Path(s)
+    else:
+        path = PROFILE_DIR / f"{s}.toml"
+        if not path.is_file():
+            raise ProfileError(f"unknown device profile {s!r}; shipped: {', '.join(list_profiles())} (or pass a path to a .toml file)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot read the profile ({exc})") from None
+    prof = parse_profile(path, text)
+    if path.parent == PROFILE_DIR and prof.name != path.stem:
+        raise ProfileError(f"{path}: field 'name': expected {path.stem!r} (the file name), got {prof.name!r}")
+    return prof
