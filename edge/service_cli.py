@@ -4,6 +4,80 @@ from __future__ import annotations
 
 import argparse
 
+DESCRIPTION = """\
+Serve the device API (recommend, record, add_item, add_profile, block, forget, export, health)
+as JSON to apps on this device that are not written in Python.
+
+Unix socket: one JSON request per line, e.g.
+  {"token": "...", "method": "recommend", "params": {"profile": "alice", "k": 10}}
+HTTP (with --http-port, on 127.0.0.1 only): POST /v1/<method> with the params object as the
+body and "Authorization: Bearer <token>".
+
+The socket is created with mode 0600 in a folder of mode 0700; the token is read from the
+token file, or generated there (mode 0600) on first start. Requests without the token are
+refused. Schema of every method: docs/service.md. SIGTERM or Ctrl-C stops the service and
+removes the socket file."""
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from edge.backends import BACKENDS
+    from edge.errors import EdgeError
+    from edge.recommender import Recommender
+    from edge.service import Limits, Service
+
+    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    unknown = [b for b in backends if b not in BACKENDS]
+    if not backends or unknown:
+        raise EdgeError(f"--backends {args.backends!r}; expected a comma-separated list of {list(BACKENDS)}")
+    limits = Limits(max_request_bytes=args.max_request_bytes, rate_per_s=args.rate, burst=max(1, round(2 * args.rate)),
+                    read_timeout_s=args.read_timeout, max_connections=args.max_connections)
+    logging.basicConfig(level=logging.INFO, format="edgerec serve: %(levelname)s: %(message)s")
+    rec = Recommender.open(args.bundle, args.db, backends=backends, threads=args.threads)
+    try:
+        service = Service(rec, args.socket, token_file=args.token_file, http_port=args.http_port, limits=limits).bind()
+        print(f"edgerec serve: listening on unix:{service.socket_path} (mode 0600, folder mode 0700)", flush=True)
+        if service.http_address is not None:
+            host, port = service.http_address
+            host = f"[{host}]" if ":" in host else host
+            print(f"edgerec serve: listening on http://{host}:{port}/v1/<method>", flush=True)
+        if service.token_file is not None:
+            state = "created now" if service.token_created else "existing"
+            print(f"edgerec serve: token file {service.token_file} ({state}, mode 0600): send its content as \"token\" "
+                  "(socket) or \"Authorization: Bearer\" (HTTP)", flush=True)
+        print(f"edgerec serve: bundle {rec.bundle.root}, {len(rec.bundle.items)} items, backend {rec.interest.backend}; "
+              "SIGTERM or Ctrl-C stops", flush=True)
+        service.serve_forever()
+        print("edgerec serve: stopped; socket removed", flush=True)
+    finally:
+        rec.close()
+    return 0
+
 
 def register(sub: "argparse._SubParsersAction") -> None:
-    """Add ``serve`` to ``sub`` (filled in with the local service)."""
+    """Add ``serve`` to ``sub``."""
+    from edge.service import Limits, default_socket_path
+
+    d = Limits()
+    p = sub.add_parser("serve", help="serve the device API as JSON on a Unix socket (and optionally 127.0.0.1 HTTP)",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bundle", required=True, help="bundle folder or bundle store")
+    p.add_argument("--db", required=True, help="SQLite history file (created when missing)")
+    p.add_argument("--socket", default=None,
+                   help=f"Unix socket path; its folder is created with mode 0700 or must be private already "
+                        f"(default {default_socket_path()})")
+    p.add_argument("--http-port", type=int, default=None, help="also serve HTTP on 127.0.0.1:PORT (default: no HTTP)")
+    p.add_argument("--token-file", default=None,
+                   help="file holding the token; created with a new token (mode 0600) when missing (default: 'token' beside the socket)")
+    p.add_argument("--max-request-bytes", type=int, default=d.max_request_bytes,
+                   help=f"longest request line or HTTP body in bytes (default {d.max_request_bytes})")
+    p.add_argument("--rate", type=float, default=d.rate_per_s,
+                   help=f"requests per second per client, bursts of twice that (default {d.rate_per_s:g})")
+    p.add_argument("--read-timeout", type=float, default=d.read_timeout_s,
+                   help=f"seconds a client has to send a whole request before the connection is closed (default {d.read_timeout_s:g})")
+    p.add_argument("--max-connections", type=int, default=d.max_connections,
+                   help=f"open connections at most; more are answered Busy (default {d.max_connections})")
+    p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    p.add_argument("--backends", default="onnx,tflite", help="backends to try, in order (default onnx,tflite)")
+    p.set_defaults(func=_cmd_serve)
