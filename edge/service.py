@@ -769,6 +769,9 @@ class Service:
             return await self._call(req.get("method"), req.get("params", {}), req_id)
         except EdgeError as exc:
             return _error(type(exc).__name__, str(exc), req_id)
+        except Exception:  # a bug here must cost one answer, not the connection
+            log.exception("a request on the socket failed unexpectedly")
+            return _error("InternalError", "the request failed inside the service; the details are in the service's log", req_id)
 
     # -- connections -----------------------------------------------------------------------
 
@@ -865,7 +868,13 @@ class Service:
             if conn is None:
                 await self._refuse(reader, writer, _http_response(503, self._busy()[1]))
                 return
-            status, data = await self._http_request(reader, writer, conn)
+            try:
+                status, data = await self._http_request(reader, writer, conn)
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+                raise
+            except Exception:  # a bug here must cost one answer, not the service
+                log.exception("an HTTP request failed unexpectedly")
+                status, data = 500, _error("InternalError", "the request failed inside the service; the details are in the service's log")[1]
             if status in (408, 411, 413, 431):  # the request was not read to its end
                 await self._refuse(reader, writer, _http_response(status, data))
             else:

@@ -17,6 +17,8 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ import soundfile as sf
 
 from edge.context import Context
 from edge.errors import EdgeError
+from edge.install import bundle_id
 from edge.recommender import Recommender
 from edge.service import Limits, Service
 
@@ -153,7 +156,7 @@ def test_profile_block_export_forget_and_health(service, rec):
     health = c.result("health")
     b = rec.bundle
     assert health["bundle"]["items"] == len(b.items) and health["bundle"]["created_at"] == b.manifest["created_at"]
-    assert health["backend"] == "onnx" and health["bundle"]["id"].endswith(health["bundle"]["id"][-12:])
+    assert health["backend"] == "onnx" and health["bundle"]["id"] == bundle_id(b.root, b.manifest)
     c.close()
 
 
@@ -305,16 +308,45 @@ def test_an_oversize_request_is_refused_and_others_are_still_served(rec, short_d
     svc = serve(rec, short_dir, limits=Limits(max_request_bytes=1024, rate_per_s=1000, burst=1000, read_timeout_s=10))
     other = Client(svc.socket_path, svc.token)
     big = Client(svc.socket_path, svc.token)
-    huge = json.dumps({"token": svc.token, "method": "health", "params": {}, "pad": "x" * 5000}).encode() + b"\n"
-    answer = big.raw(huge)
-    assert error_type(answer) == "RequestError" and "longer than 1024 bytes" in answer["error"]["message"]
-    assert big.read() is None  # closed: the stream cannot be resynchronised
-    big.close()
-    # A line just under the limit is fine, and so are other connections.
+    for size in (1025, 200_000):  # just over the limit, and far over the reader's buffer
+        big = Client(svc.socket_path, svc.token)
+        answer = big.raw(b"x" * size + b"\n")
+        assert error_type(answer) == "RequestError" and "longer than 1024 bytes" in answer["error"]["message"]
+        assert big.read() is None  # closed: the stream cannot be resynchronised
+        big.close()
+    # A request of exactly the limit is served, and so are other connections.
     assert other.result("health")["backend"] == "onnx"
-    fits = {"token": svc.token, "method": "recommend", "params": {"profile": "p" * 500}}
-    assert error_type(other.send(fits)) == "HistoryError"
+    head = json.dumps({"token": svc.token, "method": "recommend", "params": {"profile": ""}})
+    exact = head.replace('"profile": ""', '"profile": "' + "p" * (1024 - len(head)) + '"').encode()
+    assert len(exact) == 1024
+    assert error_type(other.raw(exact + b"\n")) == "HistoryError"
     svc.stop()
+
+
+def test_concurrent_clients_are_served_one_facade_call_at_a_time(service, rec):
+    items = catalogue(rec, 4)
+    errors: list[object] = []
+
+    def client(n: int) -> None:
+        c = Client(service.socket_path, service.token)
+        for j in range(10):
+            answer = c.call("record", profile=f"user{n}", item_id=items[j % 4], at=NOW + j)
+            if not answer["ok"]:
+                errors.append(answer)
+            answer = c.call("recommend", profile=f"user{n}", k=3, at=NOW + 100)
+            if not answer["ok"]:
+                errors.append(answer)
+        c.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    c = Client(service.socket_path, service.token)
+    assert [len(c.result("export", profile=f"user{n}")["events"]) for n in range(8)] == [10] * 8
+    c.close()
 
 
 def test_the_rate_limit_answers_rate_limited(rec, short_dir):
@@ -440,6 +472,30 @@ def test_stop_removes_the_socket_file(rec, short_dir):
     svc.stop()
     assert not svc.socket_path.exists()
     assert c.read() is None  # idle connections are closed
+    c.close()
+
+
+def test_stop_lets_a_running_request_finish(rec, short_dir, monkeypatch):
+    facade = rec.recommend
+    entered = threading.Event()
+
+    def slow(*args, **kwargs):
+        entered.set()
+        time.sleep(0.3)  # still inside the facade when stop() is called
+        return facade(*args, **kwargs)
+
+    monkeypatch.setattr(rec, "recommend", slow)
+    svc = serve(rec, short_dir)
+    c = Client(svc.socket_path, svc.token)
+    c.result("add_profile", profile="dave")
+    c.sock.sendall(json.dumps({"token": svc.token, "method": "recommend", "params": {"profile": "dave", "k": 2}}).encode() + b"\n")
+    assert entered.wait(10)
+    stopper = threading.Thread(target=svc.stop)
+    stopper.start()
+    answer = c.read()
+    stopper.join()
+    assert answer is not None and answer["ok"] and len(answer["result"]) == 2
+    assert c.read() is None and not svc.socket_path.exists()
     c.close()
 
 
