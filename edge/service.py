@@ -856,6 +856,8 @@ class Service:
                     return
         except (OSError, asyncio.TimeoutError):
             pass  # the client went away or stopped reading
+        except asyncio.CancelledError:
+            pass  # shutdown; ending quietly, since asyncio (3.11) logs a cancelled connection task as an error
         finally:
             if key[0] == "conn":
                 self._buckets.forget(key)
@@ -881,6 +883,8 @@ class Service:
                 await self._send(writer, _http_response(status, data))
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            pass  # shutdown (see _unix_connection)
         finally:
             self._leave()
             await self._close(writer)
