@@ -534,6 +534,8 @@ class Service:
         :raises EdgeError: another service answers on the socket, the path is not a socket,
             the folder or token file is not private, the port is taken.
         """
+        if self._served or self._stop_requested.is_set():
+            raise EdgeError("this service has been started or stopped before; create a new Service to serve again")
         if self._unix_sock is not None:
             return self
         _import_asyncio()
