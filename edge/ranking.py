@@ -168,14 +168,24 @@ def mmr(scores: np.ndarray, vecs: np.ndarray, k: int, lam: float, tags: list[tup
     u = unit_rows(vecs)
     max_sim = np.full(n, -np.inf)
     taken = np.zeros(n, bool)
-    counts: dict[str, int] = {}
+    # Tags as a padded id matrix: the cap check is one vectorised lookup per step.
+    use_cap = tags is not None and tag_cap > 0
+    if use_cap:
+        vocab: dict[str, int] = {}
+        width = max((len(t) for t in tags), default=0) or 1  # type: ignore[union-attr]
+        tag_ids = np.full((n, width), -1, np.int64)
+        for i, ts in enumerate(tags):  # type: ignore[arg-type]
+            for j, t in enumerate(ts):
+                tag_ids[i, j] = vocab.setdefault(t, len(vocab))
+        counts = np.zeros(len(vocab) + 1, np.int64)  # the last slot counts padding, never capped
+        tag_ids[tag_ids < 0] = len(vocab)
     order: list[int] = []
     for _ in range(k):
         penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
         value = lam * rel - (1.0 - lam) * penalty
         value[taken] = -np.inf
-        if tags is not None and tag_cap > 0:
-            capped = np.array([any(counts.get(t, 0) >= tag_cap for t in tags[i]) for i in range(n)])
+        if use_cap:
+            capped = (counts[tag_ids] >= tag_cap).any(axis=1)
             if (~capped & ~taken).any():
                 value[capped] = -np.inf
         j = int(np.argmax(value))
@@ -183,9 +193,9 @@ def mmr(scores: np.ndarray, vecs: np.ndarray, k: int, lam: float, tags: list[tup
             break
         order.append(j)
         taken[j] = True
-        if tags is not None:
-            for t in tags[j]:
-                counts[t] = counts.get(t, 0) + 1
+        if use_cap:
+            np.add.at(counts, tag_ids[j], 1)
+            counts[-1] = 0
         max_sim = np.maximum(max_sim, u @ u[j])
     return np.array(order, np.int64)
 

@@ -14,7 +14,6 @@ from edge.backends import BACKENDS, Model
 from edge.bundle import Bundle
 from edge.context import Context
 from edge.errors import FeatureError, HistoryError
-from edge.features import item_vector
 from edge.history import NEGATIVE_KINDS, POSITIVE_KINDS, HistoryStore
 from edge.ranking import (
     Int8Scorer,
@@ -159,6 +158,8 @@ class Recommender:
         :raises FeatureError: the media cannot be decoded (the message names the file).
         :raises HistoryError: a bad id, title or unknown profile.
         """
+        from edge.features import item_vector  # decoders and scipy load only when content arrives
+
         tags = tuple(tags)
         audio = frames = None
         if isinstance(source, np.ndarray):
