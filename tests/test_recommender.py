@@ -228,3 +228,17 @@ def test_int8_scorer_matches_numpy_scoring(tiny_build):
         assert np.abs(got - want).max() < 0.02
         assert list(top_k(got, 5)) == list(top_k(want, 5)) or np.sort(want)[-5] - np.sort(want)[-6] < 0.02
     assert np.array_equal(fast.scores(np.zeros(b.embedding_dim, np.float32)), np.zeros(len(b.items), np.float32))
+
+
+def test_install_record_add_item_recommend_all_offline(tiny_build, tmp_path, no_network):
+    """The whole device path with every socket creation forbidden."""
+    from edge.install import BundleStore
+
+    store = BundleStore(tmp_path / "store")
+    store.install(tiny_build.bundle.with_name(tiny_build.bundle.name + ".tar"))
+    with Recommender.open(tmp_path / "store", tmp_path / "h.db") as r:
+        watch(r, "alice", group(r, 0)[:4])
+        frames = np.full((4, 18, 32, 3), 40, np.uint8)
+        local = r.add_local_item(frames, "Night recording")
+        ids = [x.item_id for x in r.recommend("alice", k=50, context=Context.at(NOW + 3600))]
+    assert ids and local in ids
