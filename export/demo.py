@@ -51,6 +51,7 @@ def run_demo(workdir: str | Path = "edgerec-demo", seed: int = 0, n_items: int =
         teacher=TeacherConfig(steps=steps, threads=workers),
         student=StudentConfig(fusion_steps=steps, interest_steps=steps, threads=workers),
         workers=workers,
+        cold_steps=max(1, steps // 3),
     )
     result = build(ds, work / "bundle", work / "build", cfg, say=lambda m: say(f"    {m}"))
     stage("build bundle", t)
