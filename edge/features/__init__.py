@@ -20,14 +20,32 @@ from typing import Iterable
 
 import numpy as np
 
-from edge.features.audio import AudioInfo, audio_features, audio_features_from_samples, excerpt_ranges, probe_audio
-from edge.features.audio_stream import AudioStream
-from edge.features.frame_files import load_frames, read_image, read_video
-from edge.features.frames import frame_features
-from edge.features.mfcc import delta, logfbank, mfcc
-from edge.features.resample import StreamResampler, resample
 from edge.features.spec import FeatureSpec
-from edge.features.text import text_features
+
+# Decoders, scipy and python_speech_features load on first use: opening a bundle and
+# recommending need only FeatureSpec, and a device should not pay ~30 MB and ~1 s for them.
+_LAZY = {
+    "AudioInfo": "edge.features.audio", "audio_features": "edge.features.audio",
+    "audio_features_from_samples": "edge.features.audio", "excerpt_ranges": "edge.features.audio",
+    "probe_audio": "edge.features.audio", "AudioStream": "edge.features.audio_stream",
+    "load_frames": "edge.features.frame_files", "read_image": "edge.features.frame_files",
+    "read_video": "edge.features.frame_files", "frame_features": "edge.features.frames",
+    "delta": "edge.features.cepstral", "logfbank": "edge.features.cepstral", "mfcc": "edge.features.cepstral",
+    "StreamResampler": "edge.features.resampling", "resample": "edge.features.resampling",
+    "text_features": "edge.features.text",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edge.features' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FeatureSpec",
@@ -58,6 +76,9 @@ def frame_features_from_file(path: str | Path, spec: FeatureSpec | None = None) 
     :returns: float32 array of shape ``(spec.frames_dim,)``.
     :raises FeatureError: naming the file (see :func:`load_frames`).
     """
+    from edge.features.frame_files import load_frames
+    from edge.features.frames import frame_features
+
     spec = spec or FeatureSpec()
     frames, times = load_frames(path, spec)
     return frame_features(frames, spec, name=str(path), times_s=times)
@@ -81,6 +102,10 @@ def item_vector(
     :returns: float32 array of shape ``(spec.item_dim,)``; names in ``spec.item_names``.
     :raises FeatureError: when a given media file cannot be decoded.
     """
+    from edge.features.audio import audio_features
+    from edge.features.frames import frame_features
+    from edge.features.text import text_features
+
     spec = spec or FeatureSpec()
     a = np.zeros(spec.audio_dim, np.float32)
     f = np.zeros(spec.frames_dim, np.float32)

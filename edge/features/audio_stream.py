@@ -2,7 +2,7 @@
 
 Every audio vector is made here: a file's excerpt windows are pushed as segments, live TV or
 radio audio as it arrives. Per frame it computes MFCCs, deltas and log mel energies (see
-:mod:`edge.features.mfcc`) and cheap descriptors; only running sums are kept, so memory does
+:mod:`edge.features.cepstral`) and cheap descriptors; only running sums are kept, so memory does
 not grow with the stream, and the result does not depend on how the PCM was chunked.
 """
 
@@ -13,8 +13,8 @@ import copy
 import numpy as np
 
 from edge.errors import FeatureError
-from edge.features.mfcc import DeltaStream, cepstra, mel_tables, power_frames, preemphasis
-from edge.features.resample import StreamResampler
+from edge.features.cepstral import DeltaStream, cepstra, mel_tables, power_frames, preemphasis
+from edge.features.resampling import StreamResampler
 from edge.features.spec import FeatureSpec
 
 MIN_RATE_HZ, MAX_RATE_HZ = 8000, 192000

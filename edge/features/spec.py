@@ -15,7 +15,7 @@ from edge.errors import BundleError, FeatureError
 #: Bumped whenever a feature's definition changes, even if dimensions stay equal.
 FEATURE_VERSION = 2
 
-#: Resamplers :mod:`edge.features.resample` knows. ``scipy`` needs only the base install.
+#: Resamplers :mod:`edge.features.resampling` knows. ``scipy`` needs only the base install.
 RESAMPLERS = ("scipy", "soxr")
 
 #: Names of the scalar audio descriptors, in vector order (units in the names).
