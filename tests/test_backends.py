@@ -110,3 +110,19 @@ def test_score_int8_chunks_and_top_k_match_brute_force():
     best = top_k(scores, 10, exclude)
     assert best.tolist() == np.argsort(-scores)[3:13].tolist()
     assert top_k(np.array([np.nan, 1.0, -np.inf], np.float32), 5).tolist() == [1]
+
+
+def test_legacy_tflite_runtime_refuses_int8_files_but_runs_fp32(tiny_build, monkeypatch):
+    """tflite_runtime silently miscomputes dynamic-range int8 files: refuse them so the next
+    backend in the order runs instead; fp32 files stay usable there."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    import edge.backends.tflite as tfl
+
+    monkeypatch.setattr(tfl, "_interpreter_class", lambda: (Interpreter, "tflite_runtime"))
+    models = tiny_build.work / "models"
+    with pytest.raises(BackendError, match="int8 TFLite model refused on the legacy tflite_runtime"):
+        load_model({"tflite": models / "fusion.int8.tflite"}, ["tflite"], input_names=["features"])
+    assert load_model({"tflite": models / "fusion.fp32.tflite"}, ["tflite"], input_names=["features"]).backend == "tflite"
+    both = load_model({"tflite": models / "fusion.int8.tflite", "onnx": models / "fusion.int8.onnx"}, ["tflite", "onnx"], input_names=["features"])
+    assert both.backend == "onnx"

@@ -14,17 +14,17 @@ import numpy as np
 from edge.errors import BackendError
 
 
-def _interpreter_class():
+def _interpreter_class() -> tuple[type, str]:
     try:
         from ai_edge_litert.interpreter import Interpreter
 
-        return Interpreter
+        return Interpreter, "ai_edge_litert"
     except ImportError:
         pass
     try:
         from tflite_runtime.interpreter import Interpreter  # legacy; numpy<2 only
 
-        return Interpreter
+        return Interpreter, "tflite_runtime"
     except ImportError:
         raise BackendError("no TFLite interpreter: pip install ai-edge-litert (or tflite-runtime on numpy<2)") from None
 
@@ -40,12 +40,17 @@ class TFLiteModel:
         :param input_names: the model's inputs in argument order. litert-torch names converted
             inputs positionally (``args_0``, ``args_1``...); these names replace them.
         """
-        Interpreter = _interpreter_class()
+        Interpreter, self.runtime = _interpreter_class()
         try:
             self._interp = Interpreter(model_path=str(path), num_threads=threads)
             self._interp.allocate_tensors()
         except Exception as exc:
             raise BackendError(f"{path}: TFLite interpreter cannot load the model ({exc})") from None
+        if self.runtime == "tflite_runtime" and any(t["dtype"] == np.int8 for t in self._interp.get_tensor_details()):
+            # Measured (shared/TOOLCHAIN.md): tflite_runtime silently miscomputes dynamic-range
+            # int8 files from ai-edge-quantizer (cosine 0.3). Refusing lets the next backend run.
+            raise BackendError(f"{path}: int8 TFLite model refused on the legacy tflite_runtime, which miscomputes it; "
+                               "install ai-edge-litert or use the onnx backend")
         details = self._interp.get_input_details()
         self._inputs = {}
         for d in details:
