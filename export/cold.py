@@ -19,7 +19,7 @@ import torch
 from edge.context import context_matrix
 from export.data.contract import Item
 from export.data.split import LeaveLastOut
-from export.sequences import student_examples, user_events
+from export.sequences import user_events
 from export.students import distill_fusion
 from export.teacher import teacher_user_vectors, train_teacher
 
@@ -76,9 +76,7 @@ def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.nda
     teacher, log = train_teacher(split, events, items, teacher_features, tcfg, progress=cfg.progress)
     table = teacher.item_table().numpy()
     warm = np.flatnonzero(~is_cold)
-    ex = student_examples(events, cfg.student.history_len)
-    t_users = teacher_user_vectors(teacher, torch.from_numpy(table), events, ex.users, ex.ends, ex.context)
-    student, _ = distill_fusion(features, table, warm, cfg.student, progress=cfg.progress, users=t_users, user_items=ex.target)
+    student, _ = distill_fusion(features, table, warm, cfg.student, progress=cfg.progress)
     with torch.no_grad():
         cold_vecs = student(torch.from_numpy(np.ascontiguousarray(features[cold], np.float32))).numpy()
     # The request context: the user's last warm event (no cold event is visible to the model).

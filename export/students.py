@@ -40,7 +40,6 @@ class StudentConfig:
     temperature: float = 0.07
     kl_top: int = 100
     kl_weight: float = 0.5
-    user_weight: float = 0.5
     seed: int = 0
     threads: int = 2
 
@@ -90,16 +89,12 @@ class InterestStudent(nn.Module):
 
 
 def distill_fusion(features: np.ndarray, targets: np.ndarray, rows: np.ndarray, cfg: StudentConfig,
-                   progress: bool = True, users: np.ndarray | None = None, user_items: np.ndarray | None = None
-                   ) -> tuple[FusionStudent, dict]:
+                   progress: bool = True) -> tuple[FusionStudent, dict]:
     """Fit the fusion student to the teacher's item vectors.
 
     :param features: ``(n_items, F)`` device feature vectors of the catalogue.
     :param targets: ``(n_items, dim)`` teacher item vectors (unit length).
     :param rows: the catalogue rows to learn from (e.g. items that are not held out).
-    :param users: optional ``(N, dim)`` teacher user vectors with ``user_items`` ``(N,)`` the
-        item each chose next: adds a ranking loss so the student places content where the users
-        who want it point (what ranking new content needs), not only near the teacher's vector.
     """
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -110,12 +105,6 @@ def distill_fusion(features: np.ndarray, targets: np.ndarray, rows: np.ndarray, 
     model.set_stats(x)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = one_cycle(opt, cfg.lr, cfg.fusion_steps)
-    pairs = None
-    if users is not None and user_items is not None:
-        pos = np.full(len(features), -1)
-        pos[rows] = np.arange(len(rows))
-        keep = pos[user_items] >= 0
-        pairs = (torch.from_numpy(np.ascontiguousarray(users[keep], np.float32)), torch.from_numpy(pos[user_items[keep]]))
     t0 = time.perf_counter()
     losses = []
     model.train()
@@ -126,13 +115,6 @@ def distill_fusion(features: np.ndarray, targets: np.ndarray, rows: np.ndarray, 
         # In-batch ranking: each student vector must pick its own teacher vector out of the batch.
         contrast = F.cross_entropy(s @ t.T / cfg.temperature, torch.arange(len(b)))
         loss = cos + 0.1 * contrast
-        if pairs is not None and len(pairs[1]):
-            # Users rank the batch's items by the student's vectors; each must find its own.
-            j = torch.from_numpy(rng.integers(0, len(pairs[1]), size=cfg.batch_size))
-            items = pairs[1][j]
-            uniq, inv = torch.unique(items, return_inverse=True)
-            logits = pairs[0][j] @ model(x[uniq]).T / cfg.temperature
-            loss = loss + cfg.user_weight * F.cross_entropy(logits, inv)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

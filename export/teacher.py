@@ -43,7 +43,7 @@ class TeacherConfig:
     heads: int = 2
     history_len: int = 50
     dropout: float = 0.2
-    id_dropout: float = 0.1
+    id_dropout: float = 0.5
     text_model: str | None = None
     text_hidden: int = 64
     text_layers: int = 2
