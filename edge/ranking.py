@@ -50,13 +50,17 @@ class Int8Scorer:
     """Scores a user vector against an int8 catalogue with per-row scales.
 
     With a bundle's scorer model (onnxruntime ``MatMulInteger``), the user vector is quantised
-    to int8 too and the product runs in integer kernels; otherwise :func:`score_int8` in numpy.
-    Either way the catalogue stays int8 (memory-mapped); only the ``(n,)`` scores are float.
+    to int8 too and the product runs in integer kernels on an offset-binary copy of the
+    catalogue (uint8 = int8 + 128: the u8s8 kernel is the fast one); the memory-mapped int8 file
+    is then not touched, so the catalogue is held once, at one byte per value. Without it,
+    :func:`score_int8` in numpy. Only the ``(n,)`` scores are float.
     """
 
     def __init__(self, emb_int8: np.ndarray, scales: np.ndarray, session: object | None = None) -> None:
         self.emb, self.scales, self.session = emb_int8, np.asarray(scales, np.float32), session
         self.backend = "onnxruntime MatMulInteger" if session is not None else "numpy"
+        # XOR 0x80 turns two's complement into offset binary exactly (x + 128).
+        self._u8 = np.bitwise_xor(np.asarray(emb_int8).view(np.uint8), np.uint8(0x80)) if session is not None else None
 
     @classmethod
     def for_bundle(cls, bundle: "object", threads: int = 1) -> "Int8Scorer":
@@ -85,7 +89,7 @@ class Int8Scorer:
             return score_int8(self.emb, self.scales, u)
         step = peak / 127.0
         uq = np.clip(np.rint(u / step), -127, 127).astype(np.int8).reshape(-1, 1)
-        raw = self.session.run(None, {"catalog": self.emb, "user": uq})[0]  # type: ignore[attr-defined]
+        raw = self.session.run(None, {"catalog": self._u8, "user": uq})[0]  # type: ignore[attr-defined]
         out = raw.reshape(-1).astype(np.float32)
         out *= self.scales
         out *= step
@@ -103,7 +107,8 @@ def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.n
     k = min(k, valid)
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-s, k - 1)[:k]
+    # Partition on the copy itself (no negated temporary): the k largest end up at the back.
+    part = np.argpartition(s, len(s) - k)[len(s) - k :]
     return part[np.argsort(-s[part], kind="stable")]
 
 
