@@ -57,6 +57,58 @@ class CatalogItem:
     available_until: float | None = None
 
 
+class CatalogItems(Sequence[CatalogItem]):
+    """The catalogue's metadata held as columns (a 100k-item catalogue costs a few MB, not a
+    dict per item); indexing builds a :class:`CatalogItem`."""
+
+    def __init__(self, item_ids: list[str], titles: list[str], kinds: list[str], tags: list[list[str]],
+                 durations: list[float | None], age: list[int | None], start: list[float | None], end: list[float | None]) -> None:
+        n = len(item_ids)
+        if not all(len(col) == n for col in (titles, kinds, tags, durations, age, start, end)):
+            raise ValueError("catalogue columns have different lengths")
+        bad = sorted({k for k in kinds if k not in ("audio", "video")})
+        if bad:
+            raise ValueError(f"unknown item kinds {bad[:3]}")
+        self.item_ids, self.titles = item_ids, titles
+        self.is_audio = np.array([k == "audio" for k in kinds], dtype=bool)
+        # Tag lists repeat across a catalogue: items with the same tags share one tuple.
+        shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.tags = [shared.setdefault(t, t) for t in (tuple(str(x) for x in ts) for ts in tags)]
+        self.durations = np.array([np.nan if d is None else float(d) for d in durations])
+        self.age_ratings = np.array([-1 if a is None else int(a) for a in age], dtype=np.int32)
+        self.available_from = np.array([-np.inf if t is None else float(t) for t in start])
+        self.available_until = np.array([np.inf if t is None else float(t) for t in end])
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        opt = lambda v, empty: None if v == empty or v != v else v  # noqa: E731  (v != v: NaN)
+        age = int(self.age_ratings[i])
+        return CatalogItem(self.item_ids[i], self.titles[i], "audio" if self.is_audio[i] else "video", self.tags[i],
+                           opt(float(self.durations[i]), None), None if age < 0 else age,
+                           opt(float(self.available_from[i]), -np.inf), opt(float(self.available_until[i]), np.inf))
+
+    @classmethod
+    def from_json(cls, data: Any) -> "CatalogItems":
+        """Read ``items.json``: columns (``{"item_id": [...], ...}``) or a list of item objects."""
+        if isinstance(data, list):  # one object per item (bundles written before the columns)
+            data = {key: [d.get(key) for d in data] for key in _ITEM_COLUMNS}
+        if not isinstance(data, dict) or not isinstance(data.get("item_id"), list):
+            raise ValueError("items.json holds neither item columns nor a list of items")
+        n = len(data["item_id"])
+        col = lambda key, default=None: data.get(key) if isinstance(data.get(key), list) else [default] * n  # noqa: E731
+        return cls([str(x) for x in data["item_id"]], [str(x) for x in col("title", "")], [str(x) for x in col("kind", "video")],
+                   [list(t or ()) for t in col("tags")], col("duration_s"), col("age_rating"), col("available_from"),
+                   col("available_until"))
+
+
+_ITEM_COLUMNS = ("item_id", "title", "kind", "tags", "duration_s", "age_rating", "available_from", "available_until")
+
+
 class Bundle:
     """A verified bundle. Use :meth:`open`; attributes are read-only views of its contents."""
 
@@ -68,12 +120,7 @@ class Bundle:
         # Memory-mapped: a 100k-item catalogue costs page cache, not heap.
         self.embeddings_int8: np.ndarray = np.load(root / cat["embeddings"], mmap_mode="r", allow_pickle=False)
         self.scales: np.ndarray = np.load(root / cat["scales"], allow_pickle=False).astype(np.float32)
-        raw_items = json.loads((root / cat["items"]).read_text(encoding="utf-8"))
-        self.items = [
-            CatalogItem(d["item_id"], d["title"], d["kind"], tuple(d.get("tags", ())), d.get("duration_s"),
-                        d.get("age_rating"), d.get("available_from"), d.get("available_until"))
-            for d in raw_items
-        ]
+        self.items = CatalogItems.from_json(json.loads((root / cat["items"]).read_text(encoding="utf-8")))
         self.priors: dict[str, Any] = json.loads((root / cat["priors"]).read_text(encoding="utf-8"))
         n, dim = self.embeddings_int8.shape if self.embeddings_int8.ndim == 2 else (-1, -1)
         if self.embeddings_int8.dtype != np.int8 or n != len(self.items) or self.scales.shape != (n,):
@@ -83,12 +130,14 @@ class Bundle:
             )
         if dim != manifest["embedding_dim"]:
             raise BundleError(f"{root}: embeddings have dim {dim}, manifest says {manifest['embedding_dim']}")
-        self.index = {it.item_id: i for i, it in enumerate(self.items)}
-        self.video_rows = np.array([i for i, it in enumerate(self.items) if it.kind != "audio"], dtype=np.int64)
+        self.index = {item_id: i for i, item_id in enumerate(self.items.item_ids)}
+        if len(self.index) != len(self.items):
+            raise BundleError(f"{root}: catalogue item ids are not unique")
+        self.video_rows = np.flatnonzero(~self.items.is_audio).astype(np.int64)
         # Filter columns as arrays, so a request filters 100k items without a Python loop.
-        self.age_ratings = np.array([-1 if it.age_rating is None else int(it.age_rating) for it in self.items], dtype=np.int32)
-        self.available_from = np.array([-np.inf if it.available_from is None else float(it.available_from) for it in self.items])
-        self.available_until = np.array([np.inf if it.available_until is None else float(it.available_until) for it in self.items])
+        self.age_ratings = self.items.age_ratings
+        self.available_from = self.items.available_from
+        self.available_until = self.items.available_until
 
     @property
     def embedding_dim(self) -> int:

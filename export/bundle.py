@@ -135,11 +135,17 @@ def write_bundle(
         q, scale = quantize_rows(embeddings)
         np.save(tmp / "catalog/embeddings_int8.npy", q)
         np.save(tmp / "catalog/scales.npy", scale)
-        meta = [
-            {"item_id": it.item_id, "title": it.title, "kind": it.kind, "tags": list(it.tags), "duration_s": it.duration_s,
-             "age_rating": it.age_rating, "available_from": it.available_from, "available_until": it.available_until}
-            for it in items
-        ]
+        # Columns, not one object per item: the device reads 100k items without 100k dicts.
+        meta = {
+            "item_id": [it.item_id for it in items],
+            "title": [it.title for it in items],
+            "kind": [it.kind for it in items],
+            "tags": [list(it.tags) for it in items],
+            "duration_s": [it.duration_s for it in items],
+            "age_rating": [it.age_rating for it in items],
+            "available_from": [it.available_from for it in items],
+            "available_until": [it.available_until for it in items],
+        }
         (tmp / "catalog/items.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         (tmp / "catalog/priors.json").write_text(json.dumps(priors), encoding="utf-8")
         files = {}

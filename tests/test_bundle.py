@@ -23,8 +23,11 @@ def test_manifest_lists_every_file_with_hash_and_size(tiny_build):
     assert {p["model"].split()[0] for p in b.manifest["model_card"]["parity"]["checks"]} == {"interest", "fusion"}
     for key in ("created_at", "format_version", "build_config", "precision"):
         assert key in b.manifest
-    item = json.loads((tiny_build.bundle / "catalog/items.json").read_text())[0]
-    assert set(item) >= {"item_id", "title", "kind", "tags", "duration_s", "age_rating", "available_from", "available_until"}
+    columns = json.loads((tiny_build.bundle / "catalog/items.json").read_text())
+    assert set(columns) >= {"item_id", "title", "kind", "tags", "duration_s", "age_rating", "available_from", "available_until"}
+    assert all(len(v) == 40 for v in columns.values())
+    it = b.items[3]
+    assert (it.item_id, it.kind, it.tags) == (columns["item_id"][3], columns["kind"][3], tuple(columns["tags"][3]))
     priors = json.loads((tiny_build.bundle / "catalog/priors.json").read_text())
     assert set(priors["by_device_hour"]) == {"tv", "speaker"} and len(priors["by_device_hour"]["speaker"]) == 24
     assert b.embeddings_int8.dtype == np.int8 and isinstance(b.embeddings_int8, np.memmap)
@@ -104,3 +107,16 @@ def test_symlink_member_is_refused(copy, tmp_path):
     target.symlink_to(outside)
     with pytest.raises(BundleError, match="symbolic link"):
         Bundle.open(copy)
+
+
+def test_catalogue_metadata_reads_columns_and_legacy_item_lists():
+    from edge.bundle import CatalogItems
+
+    legacy = [{"item_id": "a", "title": "A", "kind": "audio", "tags": ["x"], "duration_s": 3.0},
+              {"item_id": "b", "title": "B", "kind": "video", "age_rating": 16, "available_until": 5}]
+    items = CatalogItems.from_json(legacy)
+    assert [it.item_id for it in items] == ["a", "b"] and items[0].tags == ("x",) and items[1].age_rating == 16
+    assert items.is_audio.tolist() == [True, False] and items.available_until.tolist() == [np.inf, 5.0]
+    assert items.age_ratings.tolist() == [-1, 16]
+    with pytest.raises(ValueError):
+        CatalogItems.from_json({"title": ["A"]})
