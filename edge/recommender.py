@@ -112,7 +112,7 @@ class Recommender:
         profile = self._profile(profile)
         tags: tuple[str, ...] = ()
         if item_id in self.bundle.index:
-            tags = self.bundle.items[self.bundle.index[item_id]].tags  # feeds the per-profile tag counts
+            tags = self.bundle.items.tags[self.bundle.index[item_id]]  # feeds the per-profile tag counts
         elif item_id not in self._local_ids(profile):
             raise HistoryError(f"item {item_id!r} is not in the installed bundle's catalogue nor among the local items")
         ts = time.time() if timestamp is None else timestamp
@@ -273,7 +273,8 @@ class Recommender:
             local_scores = local_vecs @ user
         pool = top_k(scores, cfg.candidates, exclude)
         # Candidates: catalogue rows then local items, one index space for the re-ranker.
-        cand_ids = [b.items[r].item_id for r in pool] + local_ids
+        ids = b.items.item_ids
+        cand_ids = [ids[r] for r in pool] + local_ids
         cand_scores = np.concatenate([scores[pool], local_scores]).astype(np.float32)
         keep = np.isfinite(cand_scores)
         cand_ids = [c for c, ok in zip(cand_ids, keep) if ok]
@@ -286,7 +287,7 @@ class Recommender:
         order = np.argsort(-cand_scores, kind="stable")
         explore = min(cfg.explore_slots, max(k - 1, 0)) if user is not None else 0
         head = order[: max(cfg.candidates, k)]
-        tags = [b.items[b.index[c]].tags if c in b.index else () for c in cand_ids]
+        tags = [b.items.tags[b.index[c]] if c in b.index else () for c in cand_ids]
         picked = head[mmr(cand_scores[head], cand_vecs[head], k - explore, cfg.mmr_lambda, [tags[i] for i in head], cfg.tag_cap)]
         chosen = list(picked)
         reasons: dict[int, str] = {}
@@ -315,12 +316,12 @@ class Recommender:
 
     def _title(self, item_id: str, local_items: Sequence) -> str:
         if item_id in self.bundle.index:
-            return self.bundle.items[self.bundle.index[item_id]].title
+            return self.bundle.items.titles[self.bundle.index[item_id]]
         return next((it.title or item_id for it in local_items if it.item_id == item_id), item_id)
 
     def _kind(self, item_id: str, local_items: Sequence) -> str:
         if item_id in self.bundle.index:
-            return self.bundle.items[self.bundle.index[item_id]].kind
+            return "audio" if self.bundle.items.is_audio[self.bundle.index[item_id]] else "video"
         return next((it.kind or "video" for it in local_items if it.item_id == item_id), "video")
 
     def _prior_scores(self, context: Context) -> np.ndarray:
