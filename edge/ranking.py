@@ -75,6 +75,8 @@ class Int8Scorer:
                 opts.intra_op_num_threads = threads
                 opts.inter_op_num_threads = 1
                 session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+                if [i.type for i in session.get_inputs()] != ["tensor(uint8)", "tensor(int8)"]:
+                    session = None  # a scorer of another layout: numpy ranks the same
         except Exception:  # an older bundle or no onnxruntime: numpy gives the same ranking
             session = None
         return cls(bundle.embeddings_int8, bundle.scales, session)  # type: ignore[attr-defined]
