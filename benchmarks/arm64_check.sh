@@ -61,5 +61,15 @@ step "device tests" "$ARM64" run env EDGEREC_TEST_BUNDLE="/src/$BUNDLE" python -
 step "edgerec bench --profile rpi4" "$ARM64" run sh -c \
   "edgerec bench --profile rpi4 --bundle /src/$BUNDLE --runs 5 --cold-runs 1 --json /src/$OUT/bench-rpi4.json > /src/$OUT/bench-rpi4.md"
 cat "$OUT/bench-rpi4.md" 2>/dev/null | tee -a "$LOG"
+# The offline device package: built here (pip download needs the index), installed there with
+# `pip --no-index` into a fresh venv, then used to record and recommend.
+step "package for aarch64" "$HOST_PYTHON" -m edge.cli package --platform manylinux2014_aarch64 \
+  --bundle "$BUNDLE" --profile rpi4 --out "$OUT/pkg-aarch64.tar"
+step "offline install + recommend on aarch64" "$ARM64" run sh -c "set -eu
+  rm -rf /tmp/pk /tmp/edgerec-inst && mkdir -p /tmp/pk && tar -xf /src/$OUT/pkg-aarch64.tar -C /tmp/pk
+  PYTHON=python3 sh /tmp/pk/edgerec-package/install.sh /tmp/edgerec-inst
+  E=/tmp/edgerec-inst/venv/bin/edgerec; B=/tmp/edgerec-inst/bundle; H=/tmp/edgerec-inst/h.db
+  \$E record --bundle \$B --db \$H --profile alice --item i002 --kind complete --at 1750000000
+  \$E recommend --bundle \$B --db \$H --profile alice -k 5 --at 1750000600"
 echo "arm64 check: $([ $status -eq 0 ] && echo PASSED || echo FAILED) ($(date -u +%Y-%m-%d)); log: $LOG"
 exit $status
