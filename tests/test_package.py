@@ -52,4 +52,4 @@ def test_package_installs_offline_in_a_fresh_venv_and_recommends(tiny_build, tmp
 def tiny_build_first_item(bundle: Path) -> str:
     import json
 
-    return json.loads((bundle / "catalog" / "items.json").read_text())[0]["item_id"]
+    return json.loads((bundle / "catalog" / "items.json").read_text())["item_id"][0]
