@@ -2,7 +2,8 @@
 
 A profile says what the hardware is (with the sources of those facts), how the runtime should
 use it (threads, backend order, precision, SQLite durability, history retention) and what it
-must achieve (latency, memory and size budgets, checked by ``edgerec bench``)::
+must achieve (latency, memory and size budgets, checked by ``edgerec bench``), which bundles
+it trusts (``[security]``) and how much untrusted input it reads (``[limits]``)::
 
     from edge.profiles import load_profile
     prof = load_profile("rpi4")                         # a shipped profile, or a path to a .toml
@@ -55,12 +56,16 @@ BUDGET_KEYS = (
     "peak_rss_mb",
     "bundle_mb",
 )
+#: ``[limits]`` keys, each with its range: media bytes and seconds read per file, service request
+#: bytes and sustained requests per second.
+LIMIT_KEYS = ("max_media_bytes", "max_media_seconds", "max_request_bytes", "max_requests_per_s")
 #: Profile feature fields and the FeatureSpec field each must equal.
 FEATURE_FIELDS = ("sample_rate_hz", "excerpt_windows", "frame_interval_s", "max_frames")
 
 # Known keys per section ("" is the top level); everything listed is required.
 _SCHEMA: dict[str, tuple[str, ...]] = {
-    "": ("name", "description", "source", "hardware", "runtime", "catalogue", "history", "features", "budgets"),
+    "": ("name", "description", "source", "hardware", "runtime", "catalogue", "history", "features", "budgets",
+         "security", "limits"),
     "source": ("urls", "notes"),
     "hardware": ("cpu", "arch", "cores", "memory_mb"),
     "runtime": ("threads", "memory_budget_mb", "backends", "precision"),
@@ -68,7 +73,38 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "history": ("max_events_per_profile", "sqlite_synchronous"),
     "features": FEATURE_FIELDS,
     "budgets": BUDGET_KEYS,
+    "security": ("require_signature", "trusted_keys_dir"),
+    "limits": LIMIT_KEYS,
 }
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """Which bundles the device accepts (``[security]``).
+
+    ``require_signature``: refuse a bundle without a valid ``manifest.sig`` from a trusted key.
+    ``trusted_keys_dir``: folder of ``*.pub`` keys (and ``revoked.txt``), see
+    :class:`edge.signing.TrustedKeys`; ``None`` when the profile names none. A relative path in
+    the TOML is resolved against the profile's folder.
+    """
+
+    require_signature: bool = False
+    trusted_keys_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    """How much untrusted input the device reads (``[limits]``).
+
+    ``max_media_bytes``: largest media file read (bytes). ``max_media_seconds``: longest
+    declared media duration accepted (s). ``max_request_bytes``: longest local-service request
+    (bytes). ``max_requests_per_s``: requests per second a service client may sustain.
+    """
+
+    max_media_bytes: int = 2 << 30
+    max_media_seconds: float = 14400.0
+    max_request_bytes: int = 64 * 1024
+    max_requests_per_s: float = 50.0
 
 
 @dataclass(frozen=True)
@@ -79,7 +115,8 @@ class DeviceProfile:
     the bundle must hold (``int8`` or ``fp32``). ``max_catalogue_items``: the largest catalogue
     the memory budget was sized for. ``max_events_per_profile``: the history window kept per
     profile (older events are trimmed). ``excerpt_windows``: ``(position, length_s)`` pairs or
-    None for whole clips. ``budgets``: see :data:`BUDGET_KEYS`.
+    None for whole clips. ``budgets``: see :data:`BUDGET_KEYS`. ``security``: signature policy
+    (:class:`SecuritySettings`). ``limits``: input limits (:class:`ResourceLimits`).
     """
 
     name: str
@@ -103,6 +140,8 @@ class DeviceProfile:
     frame_interval_s: float
     max_frames: int
     budgets: Mapping[str, float] = field(default_factory=dict)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    limits: ResourceLimits = field(default_factory=ResourceLimits)
 
     def history_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`edge.history.HistoryStore`."""
@@ -174,6 +213,12 @@ class _Reader:
             raise self.fail(key, f"an integer in {lo}..{hi}", v)
         return v
 
+    def boolean(self, key: str) -> bool:
+        v = self.get(key)
+        if not isinstance(v, bool):
+            raise self.fail(key, "true or false", v)
+        return v
+
     def number(self, key: str, lo: float, hi: float) -> float:
         v = self.get(key)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo < v <= hi:
@@ -233,6 +278,23 @@ def parse_profile(path: str | Path, text: str) -> DeviceProfile:
     if budgets["peak_rss_mb"] > budget_mb:
         raise r.fail("budgets.peak_rss_mb", f"at most runtime.memory_budget_mb = {budget_mb}", budgets["peak_rss_mb"])
 
+    require_signature = r.boolean("security.require_signature")
+    keys_dir = r.get("security.trusted_keys_dir")
+    if not isinstance(keys_dir, str):
+        raise r.fail("security.trusted_keys_dir", 'a folder path or "" for none', keys_dir)
+    if require_signature and not keys_dir.strip():
+        raise r.fail("security.trusted_keys_dir", "a folder of trusted keys when security.require_signature = true", keys_dir)
+    security = SecuritySettings(
+        require_signature=require_signature,
+        trusted_keys_dir=(path.parent / keys_dir.strip()) if keys_dir.strip() else None,
+    )
+    limits = ResourceLimits(
+        max_media_bytes=r.integer("limits.max_media_bytes", 1024, 1 << 40),
+        max_media_seconds=r.number("limits.max_media_seconds", 0.0, 7 * 86400.0),
+        max_request_bytes=r.integer("limits.max_request_bytes", 64, 64 << 20),
+        max_requests_per_s=r.number("limits.max_requests_per_s", 0.0, 1e6),
+    )
+
     return DeviceProfile(
         name=r.string("name"),
         description=r.string("description"),
@@ -255,6 +317,8 @@ def parse_profile(path: str | Path, text: str) -> DeviceProfile:
         frame_interval_s=r.number("features.frame_interval_s", 0.0, 3600.0),
         max_frames=r.integer("features.max_frames", 1, 10_000),
         budgets=MappingProxyType(budgets),
+        security=security,
+        limits=limits,
     )
 
 

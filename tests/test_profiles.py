@@ -71,6 +71,15 @@ def _edit(old: str, new: str) -> str:
         (_edit("recommend_ms = 150.0\n", ""), "budgets.recommend_ms"),
         (_edit("max_items = 200000", "max_items = 200000\nmax_itemz = 5"), "max_itemz"),
         (_edit("[catalogue]\nmax_items = 200000\n", ""), "[catalogue]"),
+        (_edit("require_signature = false", 'require_signature = "no"'), "security.require_signature"),
+        (_edit('require_signature = false', "require_signature = true"), "security.trusted_keys_dir"),
+        (_edit('trusted_keys_dir = ""', "trusted_keys_dir = 3"), "security.trusted_keys_dir"),
+        (_edit("max_media_bytes = 2147483648", "max_media_bytes = -1"), "limits.max_media_bytes"),
+        (_edit("max_media_seconds = 14400.0", "max_media_seconds = 0"), "limits.max_media_seconds"),
+        (_edit("max_request_bytes = 65536", "max_request_bytes = 1.5"), "limits.max_request_bytes"),
+        (_edit("max_requests_per_s = 50.0", 'max_requests_per_s = "fast"'), "limits.max_requests_per_s"),
+        (_edit("max_requests_per_s = 50.0\n", ""), "limits.max_requests_per_s"),
+        (_edit("[limits]\n", "[limitz]\n"), "limitz"),
     ],
 )
 def test_invalid_profile_raises_profile_error_naming_the_file_and_field(text, field):
@@ -113,3 +122,19 @@ def test_bundle_over_the_catalogue_cap_or_of_another_precision_is_refused():
         prof.check_bundle(SimpleNamespace(feature_spec=FeatureSpec(), manifest={}, items=[0] * 6, root=Path("b")))
     with pytest.raises(ProfileError, match=r"runtime\.precision"):
         prof.check_bundle(SimpleNamespace(feature_spec=FeatureSpec(), manifest={"precision": "fp32"}, items=[], root=Path("b")))
+
+
+def test_security_and_limits_are_read_and_products_require_signatures(tmp_path):
+    for name in ("tv-a55", "speaker-a53"):
+        sec = load_profile(name).security
+        assert sec.require_signature is True and sec.trusted_keys_dir == Path("/etc/edgerec/trusted-keys")
+    for name in ("x86-dev", "rpi4"):
+        prof = load_profile(name)
+        assert prof.security.require_signature is False and prof.security.trusted_keys_dir is None
+        assert prof.limits.max_request_bytes == 65536 and prof.limits.max_requests_per_s == 50.0
+    assert load_profile("speaker-a53").limits.max_media_bytes == 512 << 20
+    assert load_profile("speaker-a53").limits.max_media_seconds == 7200.0
+    # A relative keys folder is resolved against the profile's own folder.
+    mine = tmp_path / "mine.toml"
+    mine.write_text(_edit('trusted_keys_dir = ""', 'trusted_keys_dir = "keys"'), encoding="utf-8")
+    assert load_profile(mine).security.trusted_keys_dir == tmp_path / "keys"
