@@ -79,6 +79,10 @@ class HistoryStore:
     power cut keeps a whole acknowledged batch or nothing of an unacknowledged one (power cuts
     need ``synchronous="FULL"``; with ``"NORMAL"`` the last commits may roll back).
 
+    Disk full: a write that fails ("database or disk is full", "disk I/O error") raises
+    :class:`HistoryError` saying so; its transaction is rolled back, acknowledged events stay,
+    and the same store writes again once space returns (tests/test_history_faults.py).
+
     Concurrency: one writer and any number of readers, each process or thread with its own
     store (a store may also be shared between threads; its calls are then serialised). Write
     transactions start with ``BEGIN IMMEDIATE``, so a second writer waits up to
@@ -209,16 +213,19 @@ class HistoryStore:
 
     # -- transactions ------------------------------------------------------------------------
 
-    def _error(self, what: str, exc: sqlite3.Error) -> HistoryError:
+    def _error(self, what: str, exc: sqlite3.Error, outcome: str = "nothing of this operation was stored") -> HistoryError:
+        """The HistoryError for a failed SQLite call; ``outcome`` says what was kept."""
         msg = str(exc)
         if isinstance(exc, sqlite3.DatabaseError) and is_corruption(exc):
             hint = "the file is damaged; close and reopen the store to move it aside and start a fresh history"
         elif "locked" in msg or "busy" in msg:
             hint = f"another connection held the write lock for more than {self.busy_timeout_ms} ms; retry, or raise busy_timeout_ms"
-        elif "full" in msg:
-            hint = "the disk is full; free some space"
+        elif _is_write_failure(exc):
+            # SQLITE_FULL (ENOSPC, a short write) or SQLITE_IOERR_* (EFBIG past a file-size
+            # limit, a failing card): the transaction is rolled back and the store stays usable.
+            hint = f"the disk is full or the storage failed a write: {outcome}; free some space and retry with the same store"
         else:
-            hint = "nothing of this operation was stored"
+            hint = outcome
         return HistoryError(f"{self.path}: could not {what} ({msg}); {hint}")
 
     def _conn(self) -> sqlite3.Connection:
@@ -237,8 +244,7 @@ class HistoryStore:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                _rollback(conn)
                 if isinstance(exc, sqlite3.Error):
                     raise self._error(what, exc) from None
                 raise
@@ -253,8 +259,7 @@ class HistoryStore:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                _rollback(conn)
                 if isinstance(exc, sqlite3.Error):
                     raise self._error(what, exc) from None
                 raise
@@ -638,7 +643,10 @@ class HistoryStore:
                 conn.execute("VACUUM")
                 busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             except sqlite3.Error as exc:
-                raise self._error(f"vacuum after forgetting {profile!r} (the profile is already removed)", exc) from None
+                raise self._error(
+                    f"vacuum after forgetting {profile!r}", exc,
+                    "the profile is already removed and its rows zeroed in place (secure_delete), but the file was not compacted",
+                ) from None
         if busy:
             log.warning("forgot %r but another connection kept the WAL busy; its old pages go at the next checkpoint", profile)
         return Forgotten(profile, n_events, n_local, n_settings, wal_truncated=not busy)
@@ -687,6 +695,22 @@ class HistoryStore:
                 tmp.unlink(missing_ok=True)
                 raise HistoryError(f"cannot write the export to {path} ({exc}); check the folder and free space") from None
         return doc
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back an open transaction. After SQLITE_FULL or an I/O error SQLite may have rolled
+    back already, or the ROLLBACK itself may fail; the original error is the one to report."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
+def _is_write_failure(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is SQLite's "database or disk is full" or "disk I/O error"."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name == "SQLITE_FULL" or name.startswith("SQLITE_IOERR") or "disk is full" in str(exc) or "disk I/O error" in str(exc)
 
 
 def _check_kinds(kinds: Iterable[str]) -> list[str]:
