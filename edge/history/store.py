@@ -219,7 +219,7 @@ class HistoryStore:
         if isinstance(exc, sqlite3.DatabaseError) and is_corruption(exc):
             hint = "the file is damaged; close and reopen the store to move it aside and start a fresh history"
         elif "locked" in msg or "busy" in msg:
-            hint = f"another connection held the write lock for more than {self.busy_timeout_ms} ms; retry, or raise busy_timeout_ms"
+            hint = f"another connection held the write lock for more than {self.busy_timeout_ms} ms: {outcome}; retry, or raise busy_timeout_ms"
         elif _is_write_failure(exc):
             # SQLITE_FULL (ENOSPC, a short write) or SQLITE_IOERR_* (EFBIG past a file-size
             # limit, a failing card): the transaction is rolled back and the store stays usable.
