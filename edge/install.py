@@ -46,7 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Iterator, Sequence
+from typing import IO, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -55,6 +55,7 @@ from edge.bundle import MANIFEST, MAX_MANIFEST_BYTES, Bundle, read_manifest, sha
 from edge.context import Context
 from edge.errors import BackendError, BundleError
 from edge.features.spec import FeatureSpec
+from edge.signing import MAX_SIGNATURE_BYTES, SIGNATURE, TrustedKeys
 
 __all__ = ["BundleStore", "InstalledBundle", "InstallLimits", "resolve_bundle", "smoke_query", "unpack_archive", "copy_bundle_folder"]
 
@@ -67,6 +68,16 @@ _CHUNK = 1 << 20
 # tar headers (512 B each, a PAX record may add two) plus end-of-archive padding
 _TAR_OVERHEAD_PER_MEMBER = 4 * 512
 _TAR_OVERHEAD = 20 * 512
+
+#: Test hook, None in production: called with the name of each install phase just reached
+#: ("unpacked", "verified", "renamed", "pointer-written", "pointer-replaced", "switched") so a
+#: fault test can kill the process exactly there (tests/test_install_faults.py).
+_phase_hook: Callable[[str], None] | None = None
+
+
+def _phase(name: str) -> None:
+    if _phase_hook is not None:
+        _phase_hook(name)
 
 
 @dataclass(frozen=True)
@@ -283,7 +294,8 @@ def unpack_archive(archive: str | Path, staging: str | Path, limits: InstallLimi
     The first member must be ``manifest.json`` (at most :data:`edge.bundle.MAX_MANIFEST_BYTES`);
     its declared sizes are checked against ``limits`` before any data is unpacked. Refused:
     absolute paths, ``..`` components, symlinks, hardlinks, devices, fifos, directories and
-    every other non-regular member, members not listed in the manifest, duplicates, members
+    every other non-regular member, members not listed in the manifest (except one
+    ``manifest.sig`` of at most :data:`edge.signing.MAX_SIGNATURE_BYTES`), duplicates, members
     whose size differs from the declared one, too many members, listed files that are missing,
     compressed or truncated archives. Member modes and owners are ignored (files are 0644).
 
@@ -325,9 +337,13 @@ def unpack_archive(archive: str | Path, staging: str | Path, limits: InstallLimi
                 _check_member_type(member, where)
                 if rel == MANIFEST or rel in seen:
                     raise BundleError(f"{where}: member {rel!r} appears twice")
-                if rel not in plan:
+                if rel == SIGNATURE and rel not in plan:
+                    # The one unlisted member: the detached signature over manifest.json (edge.signing).
+                    if member.size > MAX_SIGNATURE_BYTES:
+                        raise BundleError(f"{where}: member {rel!r} is {member.size} bytes, over the {MAX_SIGNATURE_BYTES} byte limit")
+                elif rel not in plan:
                     raise BundleError(f"{where}: member {rel!r} is not listed in the manifest")
-                if member.size != plan[rel]:
+                elif member.size != plan[rel]:
                     raise BundleError(f"{where}: member {rel!r} is {member.size} bytes, the manifest declares {plan[rel]}")
                 seen.add(rel)
                 _write_member(staging, rel, tar.extractfile(member), member.size, where)  # type: ignore[arg-type]
@@ -350,7 +366,8 @@ def _check_member_type(member: tarfile.TarInfo, where: str) -> None:
 
 def copy_bundle_folder(folder: str | Path, staging: str | Path, limits: InstallLimits = InstallLimits()) -> dict[str, Any]:
     """Copy ``manifest.json`` and every file it lists from a bundle folder into the empty
-    folder ``staging``; files not listed are ignored. Same limits as :func:`unpack_archive`;
+    folder ``staging`` (and ``manifest.sig`` when present); files not listed are ignored.
+    Same limits as :func:`unpack_archive`;
     a listed file that is a link or not a regular file is refused.
 
     :returns: the manifest.
@@ -383,6 +400,12 @@ def copy_bundle_folder(folder: str | Path, staging: str | Path, limits: InstallL
             if size != declared:
                 raise BundleError(f"{where}: {rel} is {size} bytes, the manifest declares {declared}")
             _write_member(staging, rel, fh, size, where)
+    if SIGNATURE not in plan and os.path.lexists(folder / SIGNATURE):
+        fh, size = open_regular(SIGNATURE)
+        with fh:
+            if size > MAX_SIGNATURE_BYTES:
+                raise BundleError(f"{where}: {SIGNATURE} is {size} bytes, over the {MAX_SIGNATURE_BYTES} byte limit")
+            _write_member(staging, SIGNATURE, fh, size, where)
     return manifest
 
 
@@ -459,6 +482,9 @@ class BundleStore:
     :param device_spec: the device's FeatureSpec (default: this edgerec's).
     :param create: create ``root`` when missing; when False a missing store is an error.
     :param lock_timeout_s: how long to wait for another process's install, in seconds.
+    :param trusted_keys: keys whose ``manifest.sig`` is accepted; a signed bundle must verify.
+    :param require_signature: refuse bundles without a valid signature from ``trusted_keys``
+        (at install, and when opening or rolling back to an installed bundle).
     :raises BundleError: the store is missing (``create=False``) or cannot be created.
     """
 
@@ -472,6 +498,8 @@ class BundleStore:
         device_spec: FeatureSpec | None = None,
         create: bool = True,
         lock_timeout_s: float = 60.0,
+        trusted_keys: TrustedKeys | None = None,
+        require_signature: bool = False,
     ) -> None:
         if keep < 0:
             raise ValueError(f"keep must be >= 0, got {keep}")
@@ -482,6 +510,7 @@ class BundleStore:
         self.threads = threads
         self.device_spec = device_spec
         self.lock_timeout_s = lock_timeout_s
+        self.trusted_keys, self.require_signature = trusted_keys, require_signature
         self.bundles_dir = self.root / BUNDLES
         if not self.bundles_dir.is_dir():
             if not create:
@@ -518,7 +547,7 @@ class BundleStore:
         :raises BundleError: nothing installed, or no installed bundle verifies.
         """
         try:
-            return Bundle.open(self.current(), self.device_spec)
+            return self._open(self.current())
         except BundleError as exc:
             if not rollback_on_failure or not _read_pointer(self.root)[1]:
                 raise
@@ -527,15 +556,15 @@ class BundleStore:
             self.rollback()
         except BundleError as exc:
             raise BundleError(f"{first}; rollback failed too: {exc}") from None
-        return Bundle.open(self.current(), self.device_spec)
+        return self._open(self.current())
 
     # -- changing ------------------------------------------------------------------------------
 
     def install(self, source: str | Path) -> InstalledBundle:
         """Install a bundle from a ``.tar`` archive or a bundle folder and make it active.
 
-        Unpacks into ``bundles/.staging-XXXX``, verifies (manifest, format version, FeatureSpec
-        hash, sha256 and size of every file), runs :func:`smoke_query`, and only then switches
+        Unpacks into ``bundles/.staging-XXXX``, verifies (signature when keys are set or one is
+        required, manifest, format version, FeatureSpec hash, sha256 and size of every file), runs :func:`smoke_query`, and only then switches
         the pointer. The previous active bundle is kept for :meth:`rollback`; bundles beyond
         ``keep`` are deleted. If the new bundle fails to verify through the pointer after the
         switch, the store rolls back before raising. Installing the active bundle again
@@ -560,10 +589,12 @@ class BundleStore:
                     else:
                         raise BundleError(f"{source}: no such bundle archive or folder")
                     _fsync_tree(staging)
-                    bundle = Bundle.open(staging, self.device_spec)
+                    _phase("unpacked")
+                    bundle = self._open(staging)
                     smoke_query(bundle, self.backends, self.threads)
                     new = bundle_id(staging, bundle.manifest)
                     del bundle  # drop the memory map before the folder is renamed
+                    _phase("verified")
                 except BundleError as exc:
                     # Name the source, not the staging folder that is about to vanish.
                     raise BundleError(f"not installed: {str(exc).replace(str(staging), str(source))}; {was}") from None
@@ -581,18 +612,20 @@ class BundleStore:
                         self._discard(target)  # a damaged earlier copy
                     os.rename(staging, target)
                     _fsync_dir(self.bundles_dir)
+                    _phase("renamed")
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
             chain = [i for i in ([active] if active else []) + previous if i != new][: self.keep]
             self._write_pointer(new, chain)
             try:
-                Bundle.open(self.current(), self.device_spec)
+                self._open(self.current())
             except BundleError as exc:
                 # The pointer before the switch named the last good bundle: put it back.
                 self._write_pointer(active, previous)
                 self._clean()
                 raise BundleError(f"{source}: bundle {new} failed to load after the switch ({exc}); rolled back, {was}") from None
+            _phase("switched")
             self._clean()
             return self._entry(new, True)
 
@@ -620,7 +653,7 @@ class BundleStore:
         reasons = []
         for i, pid in enumerate(previous):
             try:
-                smoke_query(Bundle.open(self.bundles_dir / pid, self.device_spec), self.backends, self.threads)
+                smoke_query(self._open(self.bundles_dir / pid), self.backends, self.threads)
             except BundleError as exc:
                 reasons.append(f"{pid}: {exc}")
                 continue
@@ -629,9 +662,12 @@ class BundleStore:
             return self._entry(pid, True)
         raise BundleError(f"{self.root}: no previous bundle verifies ({'; '.join(reasons)}); {active} stays active")
 
+    def _open(self, folder: Path) -> Bundle:
+        return Bundle.open(folder, self.device_spec, self.trusted_keys, self.require_signature)
+
     def _verifies(self, folder: Path) -> bool:
         try:
-            Bundle.open(folder, self.device_spec)
+            self._open(folder)
             return True
         except BundleError:
             return False
@@ -653,7 +689,9 @@ class BundleStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+        _phase("pointer-written")
         os.replace(tmp, self.root / POINTER)
+        _phase("pointer-replaced")
         _fsync_dir(self.root)
 
     def _discard(self, folder: Path) -> None:
