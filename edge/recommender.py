@@ -27,7 +27,7 @@ from edge.ranking import (
 )
 
 if TYPE_CHECKING:
-    from edge.profiles import DeviceProfile
+    from edge.profiles import DeviceProfile, ResourceLimits
 
 #: Audio files a local item may come from; any other path is read as frames (image, video,
 #: folder of images or an ``.npy`` strip).
@@ -35,6 +35,31 @@ AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".
 BLOCKED_KEY = "blocked_items"
 #: Events read to find what a profile finished, disliked or skipped.
 FEEDBACK_WINDOW = 10_000
+
+
+def _check_media_limits(path: Path, audio: bool, limits: "ResourceLimits") -> None:
+    """Refuse a media file (or folder of images) over the profile's byte limit, or an audio file
+    whose header declares more than its duration limit, before anything is decoded.
+
+    The duration is checked here rather than by lowering the bundle's ``FeatureSpec.max_read_s``:
+    that field is part of the spec hash, and features must be computed as the bundle's were.
+
+    :raises FeatureError: naming the file, the limit and the value found.
+    """
+    try:
+        size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+    except OSError as exc:
+        raise FeatureError(f"{path}: cannot read its size ({exc})") from None
+    if size > limits.max_media_bytes:
+        raise FeatureError(f"{path}: {size} bytes; the device profile allows {limits.max_media_bytes} (limits.max_media_bytes)")
+    if audio:
+        from edge.features import probe_audio
+
+        duration_s = probe_audio(path).duration_s
+        if duration_s > limits.max_media_seconds:
+            raise FeatureError(
+                f"{path}: declares {duration_s:.1f} s of audio; the device profile allows {limits.max_media_seconds:g} s (limits.max_media_seconds)"
+            )
 
 
 class Recommender:
@@ -55,6 +80,9 @@ class Recommender:
         self._fusion: Model | None = None  # loaded on the first add_local_item
         self.ranking = ranking or RankingConfig()
         self.profile = profile
+        #: Input limits for :meth:`add_local_item`; :meth:`open` sets the device profile's
+        #: ``[limits]``, None reads media of any size and duration.
+        self.limits: ResourceLimits | None = None
         #: Seconds the last :meth:`recommend` spent in each stage.
         self.timings: dict[str, float] = {}
 
@@ -81,8 +109,10 @@ class Recommender:
         if device_profile is None:
             return cls(b, HistoryStore(db), backends, threads, ranking, profile)
         device_profile.check_bundle(b)
-        return cls(b, HistoryStore(db, **device_profile.history_options()), device_profile.backends, device_profile.threads,
-                   ranking, profile)
+        rec = cls(b, HistoryStore(db, **device_profile.history_options()), device_profile.backends, device_profile.threads,
+                  ranking, profile)
+        rec.limits = device_profile.limits
+        return rec
 
     def close(self) -> None:
         """Close the history database."""
@@ -155,7 +185,9 @@ class Recommender:
         :param profile: the owner (removed by ``forget``); None shares it with the household.
         :param item_id: default: ``local:`` plus a hash of the title and source.
         :returns: the item id.
-        :raises FeatureError: the media cannot be decoded (the message names the file).
+        :raises FeatureError: the media cannot be decoded (the message names the file), or,
+            with a device profile, is larger than ``limits.max_media_bytes`` or (audio) declares
+            more than ``limits.max_media_seconds``; both are checked before anything is decoded.
         :raises HistoryError: a bad id, title or unknown profile.
         """
         from edge.features import item_vector  # decoders and scipy load only when content arrives
@@ -163,12 +195,16 @@ class Recommender:
         tags = tuple(tags)
         audio = frames = None
         if isinstance(source, np.ndarray):
+            if self.limits is not None and source.nbytes > self.limits.max_media_bytes:
+                raise FeatureError(f"frames of {source.nbytes} bytes; the device profile allows {self.limits.max_media_bytes} (limits.max_media_bytes)")
             frames, origin = source, hashlib.sha256(np.ascontiguousarray(source).tobytes()[:1 << 20]).hexdigest()
         else:
             path = Path(source)
             if not path.exists():
                 raise FeatureError(f"{path}: no such file or folder")
             origin = str(path.resolve())
+            if self.limits is not None:
+                _check_media_limits(path, path.suffix.lower() in AUDIO_SUFFIXES, self.limits)
             if path.suffix.lower() in AUDIO_SUFFIXES:
                 audio = path
             else:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge.profiles import DeviceProfile
+    from edge.service import Limits
 
 DESCRIPTION = """\
 Serve the device API (recommend, record, add_item, add_profile, block, forget, export, health)
@@ -25,16 +30,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from edge.backends import BACKENDS
     from edge.errors import EdgeError
     from edge.recommender import Recommender
-    from edge.service import Limits, Service
+    from edge.service import Service
 
     backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     unknown = [b for b in backends if b not in BACKENDS]
     if not backends or unknown:
         raise EdgeError(f"--backends {args.backends!r}; expected a comma-separated list of {list(BACKENDS)}")
-    limits = Limits(max_request_bytes=args.max_request_bytes, rate_per_s=args.rate, burst=max(1, round(2 * args.rate)),
-                    read_timeout_s=args.read_timeout, max_connections=args.max_connections)
+    device = None
+    if args.profile is not None:
+        from edge.profiles import load_profile
+
+        device = load_profile(args.profile)
+    limits = request_limits(args, device)
     logging.basicConfig(level=logging.INFO, format="edgerec serve: %(levelname)s: %(message)s")
-    rec = Recommender.open(args.bundle, args.db, backends=backends, threads=args.threads)
+    rec = Recommender.open(args.bundle, args.db, backends=backends, threads=args.threads, device_profile=device)
     try:
         service = Service(rec, args.socket, token_file=args.token_file, http_port=args.http_port, limits=limits).bind()
         print(f"edgerec serve: listening on unix:{service.socket_path} (mode 0600, folder mode 0700)", flush=True)
@@ -55,6 +64,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def request_limits(args: argparse.Namespace, device: "DeviceProfile | None") -> "Limits":
+    """The service's limits: ``--max-request-bytes`` and ``--rate`` when given, else the device
+    profile's ``[limits]`` (``max_request_bytes``, ``max_requests_per_s``), else the defaults of
+    :class:`edge.service.Limits`. Bursts are twice the rate.
+
+    :raises EdgeError: a value out of range (a profile rate of 0 included).
+    """
+    from edge.service import Limits
+
+    d = Limits()
+    size = args.max_request_bytes if args.max_request_bytes is not None else device.limits.max_request_bytes if device else d.max_request_bytes
+    rate = args.rate if args.rate is not None else device.limits.max_requests_per_s if device else d.rate_per_s
+    return Limits(max_request_bytes=size, rate_per_s=rate, burst=max(1, round(2 * rate)),
+                  read_timeout_s=args.read_timeout, max_connections=args.max_connections)
+
+
 def register(sub: "argparse._SubParsersAction") -> None:
     """Add ``serve`` to ``sub``."""
     from edge.service import Limits, default_socket_path
@@ -70,10 +95,15 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--http-port", type=int, default=None, help="also serve HTTP on 127.0.0.1:PORT (default: no HTTP)")
     p.add_argument("--token-file", default=None,
                    help="file holding the token; created with a new token (mode 0600) when missing (default: 'token' beside the socket)")
-    p.add_argument("--max-request-bytes", type=int, default=d.max_request_bytes,
-                   help=f"longest request line or HTTP body in bytes (default {d.max_request_bytes})")
-    p.add_argument("--rate", type=float, default=d.rate_per_s,
-                   help=f"requests per second per client, bursts of twice that (default {d.rate_per_s:g})")
+    p.add_argument("--profile", default=None,
+                   help="device profile (a shipped name such as tv-a55, or a .toml path): its threads, backends, history "
+                        "and [security] settings apply, and its [limits] give the request size and rate defaults")
+    p.add_argument("--max-request-bytes", type=int, default=None,
+                   help=f"longest request line or HTTP body in bytes (default: the profile's limits.max_request_bytes, "
+                        f"else {d.max_request_bytes})")
+    p.add_argument("--rate", type=float, default=None,
+                   help=f"requests per second per client, bursts of twice that (default: the profile's "
+                        f"limits.max_requests_per_s, else {d.rate_per_s:g})")
     p.add_argument("--read-timeout", type=float, default=d.read_timeout_s,
                    help=f"seconds a client has to send a whole request before the connection is closed (default {d.read_timeout_s:g})")
     p.add_argument("--max-connections", type=int, default=d.max_connections,
