@@ -9,6 +9,7 @@ A bundle is a folder::
     catalog/embeddings_int8.npy   (n_items, dim) int8, one symmetric scale per row
     catalog/scales.npy            (n_items,) float32
     catalog/priors.json           cold-start popularity, overall and by hour of day
+    manifest.sig                  optional ed25519 signature over manifest.json (edge.signing)
 
 Nothing in it is used before every file listed in the manifest has been checked.
 """
@@ -26,6 +27,7 @@ import numpy as np
 from edge.backends import BACKENDS, Model, load_model
 from edge.errors import BundleError
 from edge.features.spec import FeatureSpec
+from edge.signing import TrustedKeys, verify_signature
 
 FORMAT = "edgerec-bundle"
 FORMAT_VERSION = 1
@@ -175,14 +177,24 @@ class Bundle:
         return self.embeddings_int8[sel].astype(np.float32) * self.scales[sel, None]
 
     @classmethod
-    def open(cls, root: str | Path, device_spec: FeatureSpec | None = None) -> "Bundle":
+    def open(cls, root: str | Path, device_spec: FeatureSpec | None = None, trusted_keys: TrustedKeys | None = None,
+             require_signature: bool = False) -> "Bundle":
         """Verify and open a bundle folder.
+
+        When ``trusted_keys`` are given or ``require_signature`` is set, ``manifest.sig`` is
+        checked first (see :func:`edge.signing.verify_signature`); with keys but no requirement
+        an unsigned bundle passes, a signed one must verify.
 
         :param root: the bundle folder (holding ``manifest.json``).
         :param device_spec: the device's feature spec; the bundle's must be identical.
-        :raises BundleError: naming the file or field that failed.
+        :param trusted_keys: public keys to accept signatures from.
+        :param require_signature: refuse a bundle without a valid signature from ``trusted_keys``.
+        :raises BundleError: naming the file or field that failed (including an unsigned,
+            malformed, unknown-key, revoked-key or bad signature).
         """
         root = Path(root)
+        if trusted_keys is not None or require_signature:
+            verify_signature(root, trusted_keys, required=require_signature)
         manifest = read_manifest(root)
         verify_files(root, manifest)
         spec = FeatureSpec.from_dict(manifest["feature_spec"])

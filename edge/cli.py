@@ -60,19 +60,44 @@ def _cmd_add_item(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trust(args: argparse.Namespace) -> dict:
+    """``trusted_keys``/``require_signature`` from ``--profile``, overridden by ``--trusted-keys``
+    and ``--require-signature`` (which can add the requirement, never lift a profile's)."""
+    from edge.signing import TrustedKeys
+
+    trust: dict = {"trusted_keys": None, "require_signature": False}
+    if args.profile:
+        from edge.profiles import load_profile
+
+        trust = load_profile(args.profile).bundle_options()
+    if args.trusted_keys:
+        trust["trusted_keys"] = TrustedKeys.from_dir(args.trusted_keys)
+    trust["require_signature"] = trust["require_signature"] or args.require_signature
+    return trust
+
+
 def _cmd_bundle_verify(args: argparse.Namespace) -> int:
     from edge.bundle import Bundle
+    from edge.signing import read_signature
 
-    b = Bundle.open(args.bundle)
+    trust = _trust(args)
+    b = Bundle.open(args.bundle, **trust)
+    sig = read_signature(args.bundle)
+    if sig is None:
+        signed = "unsigned"
+    elif trust["trusted_keys"] is None:
+        signed = f"signature by key {sig['key_id']} not checked (no --trusted-keys)"
+    else:
+        signed = f"signed by trusted key {sig['key_id']}"
     print(f"ok: {args.bundle}: {len(b.items)} items, dim {b.embedding_dim}, models {sorted(b.manifest['models'])}, "
-          f"{len(b.manifest['files'])} files verified")
+          f"{len(b.manifest['files'])} files verified, {signed}")
     return 0
 
 
 def _cmd_bundle_install(args: argparse.Namespace) -> int:
     from edge.install import BundleStore
 
-    store = BundleStore(args.store, keep=args.keep)
+    store = BundleStore(args.store, keep=args.keep, **_trust(args))
     before = store.history()
     entry = store.install(args.source)
     if before and before[0].id == entry.id:
@@ -104,6 +129,13 @@ def _cmd_bundle_list(args: argparse.Namespace) -> int:
         state = "active  " if e.active else "previous"
         print(f"{state}  {e.id}  created {e.created_at or '?'}  {e.path}{'' if e.present else '  (MISSING)'}")
     return 0
+
+
+def _trust_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trusted-keys", metavar="DIR", help="folder of trusted ed25519 *.pub keys and revoked.txt; "
+                   "a bundle's manifest.sig must verify against them (default: the profile's security.trusted_keys_dir)")
+    p.add_argument("--require-signature", action="store_true", help="refuse a bundle without a valid signature from a trusted key")
+    p.add_argument("--profile", help="device profile (name or .toml) whose [security] section gives the defaults")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,8 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bundle", help="bundle tools", description="Verify bundles, and install them into a store with rollback.")
     bsub = p.add_subparsers(dest="bundle_command", metavar="ACTION", required=True)
-    v = bsub.add_parser("verify", help="check a bundle's manifest, hashes and sizes", description="Verify a bundle folder.")
+    v = bsub.add_parser("verify", help="check a bundle's signature, manifest, hashes and sizes",
+                        description="Verify a bundle folder: its signature (with --trusted-keys, --require-signature or a profile), manifest, hashes and sizes.")
     v.add_argument("bundle", help="bundle folder")
+    _trust_args(v)
     v.set_defaults(func=_cmd_bundle_verify)
     v = bsub.add_parser(
         "install", help="verify a bundle, smoke-test it and make it active",
@@ -162,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("source", help="bundle archive (<bundle>.tar, as export writes it) or bundle folder")
     v.add_argument("--store", required=True, help="bundle store folder (created when missing); pass it as --bundle to recommend/record")
     v.add_argument("--keep", type=int, default=2, help="previous bundles to keep for rollback (default 2)")
+    _trust_args(v)
     v.set_defaults(func=_cmd_bundle_install)
     v = bsub.add_parser(
         "rollback", help="switch back to the previous bundle",

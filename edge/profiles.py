@@ -147,6 +147,21 @@ class DeviceProfile:
         """Keyword arguments for :class:`edge.history.HistoryStore`."""
         return {"synchronous": self.sqlite_synchronous, "max_events_per_profile": self.max_events_per_profile}
 
+    def bundle_options(self) -> dict[str, Any]:
+        """Keyword arguments for :meth:`edge.bundle.Bundle.open` and
+        :class:`edge.install.BundleStore`: ``trusted_keys`` (read from
+        ``security.trusted_keys_dir``, None when the profile names no folder) and
+        ``require_signature``.
+
+        :raises BundleError: the keys folder is missing, empty or holds an invalid key (see
+            :meth:`edge.signing.TrustedKeys.from_dir`).
+        """
+        from edge.signing import TrustedKeys
+
+        folder = self.security.trusted_keys_dir
+        keys = TrustedKeys.from_dir(folder) if folder is not None else None
+        return {"trusted_keys": keys, "require_signature": self.security.require_signature}
+
     def check_bundle(self, bundle: Any) -> None:
         """Refuse a bundle this profile cannot run as stated.
 

@@ -97,15 +97,18 @@ class Recommender:
         :param profile: the default profile for calls that name none.
         :param device_profile: a :class:`~edge.profiles.DeviceProfile`; its threads, backend
             order, SQLite mode and history window replace ``backends``/``threads`` and the
-            store's defaults, after the bundle is checked against it.
-        :raises BundleError: the bundle fails verification.
+            store's defaults, after the bundle is checked against it. Its ``[security]``
+            section decides which bundle signatures are accepted and whether one is required.
+        :raises BundleError: the bundle fails verification (or its signature, when the
+            profile names trusted keys or requires signatures).
         :raises ProfileError: the bundle conflicts with ``device_profile`` (naming the field).
         :raises HistoryError: the database cannot be opened.
         :raises BackendError: no backend can run the bundle's models.
         """
         from edge.install import resolve_bundle
 
-        b = Bundle.open(resolve_bundle(bundle))
+        trust = device_profile.bundle_options() if device_profile is not None else {}
+        b = Bundle.open(resolve_bundle(bundle), **trust)
         if device_profile is None:
             return cls(b, HistoryStore(db), backends, threads, ranking, profile)
         device_profile.check_bundle(b)

@@ -19,6 +19,7 @@ from edge import __version__
 from edge.bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, sha256_file
 from edge.context import CONTEXT_DIM
 from edge.features import FeatureSpec
+from edge.signing import SIGNATURE
 from export.data.contract import Item
 
 
@@ -194,7 +195,8 @@ def write_bundle(
 def pack_archive(folder: str | Path, dest: str | Path | None = None) -> Path:
     """Pack a verified bundle folder into one ``.tar`` file for shipping.
 
-    Members are the manifest, then every file it lists, as plain regular files with relative
+    Members are the manifest, its signature ``manifest.sig`` when the folder holds one (see
+    :mod:`export.signing`), then every file the manifest lists, as plain regular files with relative
     paths (no directories, links or owners), so the device's extractor can refuse anything else.
     Written to a temporary name and renamed, so a half-written archive never has the final name.
 
@@ -207,7 +209,8 @@ def pack_archive(folder: str | Path, dest: str | Path | None = None) -> Path:
     mtime = int(time.time())
     try:
         with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-            for rel in [MANIFEST, *sorted(manifest["files"])]:
+            signature = [SIGNATURE] if (folder / SIGNATURE).is_file() and SIGNATURE not in manifest["files"] else []
+            for rel in [MANIFEST, *signature, *sorted(manifest["files"])]:
                 info = tarfile.TarInfo(rel)
                 info.size = (folder / rel).stat().st_size
                 info.mtime, info.mode, info.uid, info.gid = mtime, 0o644, 0, 0

@@ -1,4 +1,5 @@
-"""Server commands for ``edgerec``: ``demo``, ``demo-data``, ``eval``, ``export build``.
+"""Server commands for ``edgerec``: ``demo``, ``demo-data``, ``eval``, ``export build``,
+``export sign`` and ``export keygen``.
 
 Registered through the ``edgerec.commands`` entry point. Heavy imports (torch) happen inside
 the handlers, so ``edgerec --help`` stays fast and works without the ``export`` extra.
@@ -127,6 +128,30 @@ def _cmd_export_stage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_sign(args: argparse.Namespace) -> int:
+    from export.signing import sign_bundle
+
+    kid = sign_bundle(args.bundle, args.key)
+    print(f"signed {args.bundle} with key {kid} ({Path(args.bundle) / 'manifest.sig'})")
+    if args.archive:
+        from export.bundle import pack_archive
+
+        print(f"archive written to {pack_archive(args.bundle)}")
+    return 0
+
+
+def _cmd_export_keygen(args: argparse.Namespace) -> int:
+    from export.signing import generate_key
+
+    try:
+        key = generate_key(args.out_prefix)
+    except FileExistsError as exc:
+        raise EdgeError(str(exc)) from None
+    print(f"key {key.key_id}\n  private: {key.private_path} (mode 0600, keep it secret)\n  public:  {key.public_path} "
+          "(copy into each device's trusted keys folder)")
+    return 0
+
+
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interactions", help="interactions.csv (data contract)")
     p.add_argument("--items", help="items.csv (data contract)")
@@ -191,3 +216,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         b.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         b.add_argument("--workers", type=int, default=2, help="processes/threads (default 2)")
         b.set_defaults(func=_cmd_export_build if action == "build" else _cmd_export_stage)
+
+    b = esub.add_parser("sign", help="sign a bundle's manifest with an ed25519 key (writes manifest.sig)",
+                        description="Verify a bundle folder, then write manifest.sig: an ed25519 signature over the exact "
+                        "manifest.json bytes, which pin every other file's sha256. Devices check it against their trusted keys.")
+    b.add_argument("bundle", help="bundle folder")
+    b.add_argument("--key", required=True, help="ed25519 private key PEM (from `edgerec export keygen`)")
+    b.add_argument("--archive", action="store_true", help="also re-pack <bundle>.tar beside the folder, signature included")
+    b.set_defaults(func=_cmd_export_sign)
+
+    b = esub.add_parser("keygen", help="create an ed25519 signing key pair",
+                        description="Write OUT_PREFIX.pem (private, mode 0600; keep it on the build host) and OUT_PREFIX.pub "
+                        "(copy it into each device's trusted keys folder). Prints the key id.")
+    b.add_argument("out_prefix", metavar="OUT_PREFIX", help="path prefix, e.g. keys/2026-a")
+    b.set_defaults(func=_cmd_export_keygen)

@@ -354,11 +354,11 @@ def test_failure_to_load_after_the_switch_rolls_back(store, bundles, monkeypatch
     a = _id(bundles["a"])
     real_open = Bundle.open.__func__
 
-    def fail_outside_staging(cls, root, device_spec=None):
+    def fail_outside_staging(cls, root, device_spec=None, *trust):
         root = Path(root)
         if root.parent == store.bundles_dir and root.name not in (a,) and not root.name.startswith("."):  # the switched-to bundle
             raise BundleError(f"{root}: simulated failure to load")
-        return real_open(cls, root, device_spec)
+        return real_open(cls, root, device_spec, *trust)
 
     monkeypatch.setattr(Bundle, "open", classmethod(fail_outside_staging))
     with pytest.raises(BundleError, match="failed to load after the switch .*rolled back"):
