@@ -8,6 +8,7 @@ numpy. Video is sampled by seeking: never the whole file.
 from __future__ import annotations
 
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -20,6 +21,11 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".
 _DECODE_FORWARD_S = 2.0
 # Frames decoded after a seek before giving up on reaching a target (a broken index).
 _MAX_DECODE_PER_TARGET = 2000
+#: Largest picture (width x height, px) FFmpeg may decode. It allocates a whole frame before
+#: reading any pixel data (while probing in av.open, and again in the decoder), so without this
+#: a 300-byte PNG declaring 20000x12000 px costs ~750 MB and seconds before failing.
+MAX_PICTURE_PX = 100_000_000
+_AV_OPTIONS = {"max_pixels": str(MAX_PICTURE_PX)}
 
 
 def _av(path: Path):
@@ -60,9 +66,10 @@ def read_image(path: str | Path, spec: FeatureSpec | None = None) -> np.ndarray:
     _check_file(path)
     av = _av(path)
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), options=_AV_OPTIONS) as container:
             if not container.streams.video:
                 raise FeatureError(f"{path}: image does not decode (no picture in the file)")
+            container.streams.video[0].codec_context.options = dict(_AV_OPTIONS)  # the decoder opens with its own options
             for frame in container.decode(video=0):
                 return _to_rgb(frame, spec)[None]
     except av.FFmpegError as exc:
@@ -100,10 +107,11 @@ def read_video(path: str | Path, spec: FeatureSpec | None = None) -> tuple[np.nd
     av = _av(path)
     frames, times = [], []
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), options=_AV_OPTIONS) as container:
             if not container.streams.video:
                 raise FeatureError(f"{path}: no video stream")
             stream = container.streams.video[0]
+            stream.codec_context.options = dict(_AV_OPTIONS)
             base = float(stream.time_base) if stream.time_base else 1e-6
             if stream.duration:
                 duration = stream.duration * base
@@ -165,7 +173,9 @@ def load_frames(path: str | Path, spec: FeatureSpec | None = None) -> tuple[np.n
     if suffix == ".npy":
         try:
             frames = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, OverflowError, SyntaxError, TokenError) as exc:
+            # A damaged header: numpy's parser raises TokenError or SyntaxError, and mmap an
+            # OverflowError for a declared size that does not fit.
             raise FeatureError(f"{path}: cannot read frames ({exc})") from None
         check_frames(frames, str(path))
         return frames, None

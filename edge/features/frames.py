@@ -106,8 +106,8 @@ def frame_features(
     """
     spec = spec or FeatureSpec()
     check_frames(frames, name)
-    if times_s is not None and len(times_s) != frames.shape[0]:
-        raise FeatureError(f"{name}: {len(times_s)} frame times for {frames.shape[0]} frames")
+    if times_s is not None and (np.ndim(times_s) != 1 or len(times_s) != frames.shape[0]):
+        raise FeatureError(f"{name}: frame times of shape {np.shape(times_s)} for {frames.shape[0]} frames; expected one time (s) per frame")
     x, picked = downscale(frames, spec)
     n = x.shape[0]
     hue, sat, val = _hsv(x)
