@@ -34,6 +34,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 # A manifest is a few hundred KiB at most even for large catalogues; refuse absurd ones early.
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+#: Bound on embedding_dim, history_len and context_dim: the device allocates arrays of these sizes.
+MAX_DIM = 65536
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -230,7 +232,8 @@ def read_manifest(root: Path) -> dict[str, Any]:
         raise BundleError(f"{path}: {path.stat().st_size} bytes exceeds the {MAX_MANIFEST_BYTES} byte limit")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError: also an integer over Python's 4300-digit limit; RecursionError: deep nesting.
         raise BundleError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(manifest, dict):
         raise BundleError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
@@ -239,6 +242,9 @@ def read_manifest(root: Path) -> dict[str, Any]:
             raise BundleError(f"{path}: missing field '{key}'")
         if not isinstance(manifest[key], typ) or isinstance(manifest[key], bool):
             raise BundleError(f"{path}: field '{key}' should be {getattr(typ, '__name__', typ)}, got {type(manifest[key]).__name__}")
+    for key in ("embedding_dim", "history_len", "context_dim"):
+        if not 1 <= manifest[key] <= MAX_DIM:
+            raise BundleError(f"{path}: field '{key}' is {manifest[key]}; expected 1..{MAX_DIM}")
     if manifest["format"] != FORMAT:
         raise BundleError(f"{path}: format is {manifest['format']!r}, expected {FORMAT!r}")
     if manifest["format_version"] != FORMAT_VERSION:
@@ -275,8 +281,10 @@ def verify_files(root: Path, manifest: dict[str, Any]) -> None:
         if sha256_file(full) != meta["sha256"]:
             raise BundleError(f"{root}: {rel} fails its sha256 check; the bundle is corrupt or was tampered with")
     referenced = [manifest["catalog"].get(k) for k in ("items", "embeddings", "scales", "priors")]
-    for entry in manifest["models"].values():
+    for name, entry in manifest["models"].items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("files", {}), dict):
+            raise BundleError(f"{root}: manifest model {name!r} needs a 'files' object (backend -> path)")
         referenced += list(entry.get("files", {}).values())
     for rel in referenced:
-        if rel not in files:
+        if not isinstance(rel, str) or rel not in files:
             raise BundleError(f"{root}: {rel!r} is used but not listed (with its sha256) in the manifest")

@@ -211,7 +211,7 @@ class FeatureSpec:
                 kwargs[f.name] = value
         try:
             return cls(**kwargs)
-        except (FeatureError, TypeError, ValueError) as exc:
+        except (FeatureError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: an infinite length
             raise BundleError(f"feature spec is invalid: {exc}") from None
 
     def hash(self) -> str:
