@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from edge.errors import EdgeError
+
 DEVICE_KINDS: tuple[str, ...] = ("tv", "speaker")
 CONTEXT_DIM = 5
 
@@ -26,8 +28,14 @@ class Context:
 
     @classmethod
     def at(cls, timestamp: float | None = None, device: str = "tv") -> "Context":
-        """Context at a Unix time (UTC; now when None) on the given device kind."""
-        dt = datetime.fromtimestamp(timestamp, tz=timezone.utc) if timestamp is not None else datetime.now(timezone.utc)
+        """Context at a Unix time (UTC; now when None) on the given device kind.
+
+        :raises EdgeError: a timestamp outside what a calendar date can hold (about years 1..9999).
+        """
+        try:
+            dt = datetime.fromtimestamp(timestamp, tz=timezone.utc) if timestamp is not None else datetime.now(timezone.utc)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise EdgeError(f"timestamp {timestamp!r} is not a usable Unix time in seconds ({exc})") from None
         return cls(dt.hour, dt.weekday(), device, dt.timestamp())
 
     def vector(self) -> np.ndarray:
