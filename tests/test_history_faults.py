@@ -3,7 +3,8 @@ ignored, so a write past the limit fails with EFBIG or comes up short, as on a f
 prints each acknowledged id. Every failed write must be a :class:`HistoryError` saying the
 disk is full, never a crash or a hang; raising the limit again ("space returns") lets the same
 store write on. Afterwards this process, without the limit, finds ``PRAGMA integrity_check``
-ok, every acknowledged event, no piece of a refused batch, and a store that writes."""
+ok, every acknowledged event, no piece of a refused batch, and a store that writes. The last
+test injects SQLite's own "database or disk is full" (SQLITE_FULL, as ENOSPC gives) in process."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.errors import HistoryError
 from edge.history import Event, HistoryStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,3 +174,19 @@ def test_disk_full_during_forget_vacuum_keeps_the_other_profiles(tmp_path):
         # With space back, forgetting compacts the file.
         h.add_profile("gone")
         assert h.forget("gone").wal_truncated
+
+
+def test_database_or_disk_is_full_is_a_clear_history_error_and_the_store_recovers(tmp_path):
+    # SQLITE_FULL ("database or disk is full", what ENOSPC gives), injected with max_page_count.
+    with HistoryStore(tmp_path / "history.db", max_events_per_profile=None) as h:
+        h.add_profile("p")
+        kept = h.record_many([Event("p", f"k{j}", "play", T0 + j) for j in range(10)])
+        h.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages = h.db.conn.execute("PRAGMA page_count").fetchone()[0]
+        h.db.conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(HistoryError, match=r"database or disk is full.*the disk is full .*nothing of this operation was stored"):
+            h.record_many([Event("p", f"x{j}", "play", T0 + j, tags=("news", "x" * 60)) for j in range(2000)])
+        assert [e.item_id for e in h.recent("p", 100)] == [f"k{j}" for j in reversed(range(10))]
+        h.db.conn.execute(f"PRAGMA max_page_count = {pages * 1000}")  # space returns
+        assert len(h.record_many([Event("p", f"y{j}", "play", T0 + j) for j in range(2000)])) == 2000
+        assert h.count("p") == 2010 and h.recent("p", 2010)[-1].item_id == "k0" and kept == list(range(1, 11))
