@@ -70,6 +70,9 @@ def check_existing(path: Path, busy_timeout_ms: int, version_check: Callable[[sq
         if is_corruption(exc):
             raise Corrupt(str(exc), shm) from None
         raise
+    except UnicodeDecodeError as exc:
+        # sqlite3 decodes SQLite's message as UTF-8; a damaged schema quoted in it may not be.
+        raise Corrupt(bytes(exc.object[:200]).decode("utf-8", "replace"), shm) from None
     finally:
         conn.close()
 
