@@ -85,6 +85,7 @@ def main() -> None:
     tally = fz.Tally()
     rounds = 0
     peak_child_mb = 0.0
+    rss_step: dict = {}
     try:
         bundle = args.bundle or _tiny_bundle(work / "build")
         archive = bundle.with_name(bundle.name + ".tar")
@@ -109,7 +110,8 @@ def main() -> None:
                 result = step()
                 if kind == "media":
                     tally.merge("media", result["kinds"]["media"])
-                    peak_child_mb = max(peak_child_mb, result["peak_rss_mb"])
+                    if result["peak_rss_mb"] > peak_child_mb:
+                        peak_child_mb, rss_step = result["peak_rss_mb"], {**result["largest_rss_step"], "round": rounds}
                 for name, ok in tally.intact.items():
                     intact[name] = intact.get(name, True) and ok
                 print(f"round {rounds} {kind}: {tally.kinds[kind]['cases']} cases so far, {len(tally.failures(kind))} failures", flush=True)
@@ -125,7 +127,8 @@ def main() -> None:
         command=" ".join(["python", "benchmarks/fuzz_long.py", *sys.argv[1:]]),
         cases_multiplier=args.cases, budget_s=args.budget_s, first_seed=seed, rounds=rounds,
         fuzz_wall_s=round(time.monotonic() - t0, 1), bundle_build_s=round(build_s, 1),
-        peak_rss_mb={"this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "media_child": peak_child_mb},
+        peak_rss_mb={"this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "media_child": peak_child_mb,
+                     "media_child_largest_step": rss_step},
         host={"cpu": _cpu(), "cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
               "load_average_after": os.getloadavg()},
     )
