@@ -442,7 +442,7 @@ def _read_pointer(root: Path) -> tuple[str | None, list[str]]:
             raise ValueError(f"bad active id {active!r}")
         if not isinstance(previous, list) or not all(isinstance(p, str) and _ID.fullmatch(p) for p in previous):
             raise ValueError(f"bad previous ids {previous!r}")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: deeply nested JSON
         raise BundleError(
             f"{path}: store pointer is unreadable ({exc}); delete it and install a bundle again with `edgerec bundle install`"
         ) from None

@@ -697,6 +697,19 @@ def fuzz_bundles(bundle: Path, archive: Path, work: Path, tally: Tally, seed: in
         restore()
         check_store(name)
         path.unlink(missing_ok=True)
+    # A damaged or forged store pointer (a separate store, so the real one stays untouched).
+    forged = work / "forged-store"
+    (forged / "bundles").mkdir(parents=True)
+    head = '{"format": "edgerec-store", "version": 1, '
+    pointers = {"deep-nesting": "[" * 200_000 + "]" * 200_000, "not-json": "{", "list": "[]", "empty": "",
+                "5000-digit-version": head.replace("1, ", "9" * 5000 + ", ") + '"active": null, "previous": []}',
+                "active-traversal": head + '"active": "../../etc", "previous": []}', "active-nul": head + '"active": "a\u0000", "previous": []}',
+                "active-missing-folder": head + '"active": "20300101T000000Z-abc", "previous": []}',
+                "previous-not-list": head + '"active": null, "previous": "x"}', "over-1-MiB": " " * (1 << 20) + "{}"}
+    for name, text in pointers.items():
+        (forged / "current").write_text(text)
+        run_case(tally, "bundle", f"pointer:{name}", lambda: BundleStore(forged, create=False).current(), (BundleError,),
+                 lambda path: f"resolved to {path}")
     try:
         Bundle.open(store.current())
         leftovers = [p.name for p in store.bundles_dir.iterdir() if p.name.startswith(".")]
