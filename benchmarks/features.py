@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
 sys.path.insert(0, str(REPO))
 
+from edge.bench import host_info  # noqa: E402
 from edge.features import FeatureSpec, audio_features, frame_features, resample  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "datasets"
@@ -276,16 +277,6 @@ def _versions() -> dict:
     return out
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _table(title: str, rows: list[dict]) -> str:
     lines = [f"**{title}** (median CPU ms per clip, one thread)", "",
              "| clip | s | edge (excerpt) | edge full clip | edge full, soxr | librosa load+mfcc | psf mfcc | edge / librosa |",
@@ -316,7 +307,7 @@ def main() -> None:
     result: dict = {
         "benchmark": "features",
         "command": "python benchmarks/features.py" + (f" --demo {args.demo}" if args.demo else "") + f" --repeats {args.repeats}",
-        "host": {"cpu": _cpu(), "cores": os.cpu_count(), "machine": platform.machine(), "load_average_before": load_before},
+        "host": {"cpu": host_info()["cpu"], "cores": os.cpu_count(), "machine": platform.machine(), "load_average_before": load_before},
         "versions": _versions(),
         "threads": 1,
         "timing": "median CPU time (time.process_time) of the benchmark process; *_wall_ms are wall-clock medians",
