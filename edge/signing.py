@@ -183,7 +183,7 @@ def read_signature(bundle_root: str | Path) -> dict[str, Any] | None:
         raise BundleError(f"{path}: malformed signature: {st.st_size} bytes, over {MAX_SIGNATURE_BYTES}")
     try:
         doc = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError covers JSON and UTF-8 errors
         raise BundleError(f"{path}: malformed signature: not JSON ({exc}); sign the bundle again with `edgerec export sign`") from None
     if not isinstance(doc, dict):
         raise BundleError(f"{path}: malformed signature: expected a JSON object, got {type(doc).__name__}")

@@ -183,6 +183,8 @@ def test_recommender_refuses_an_unsigned_bundle_when_the_profile_demands_signatu
     "content, words",
     [
         (b"not json", "not JSON"),
+        (b"[" * 2000 + b"]" * 2000, "not JSON"),  # nesting deeper than the parser's recursion limit
+        (b"\xff\xfe{}", "not JSON"),
         (b"[1, 2]", "expected a JSON object"),
         (json.dumps({"format": "other", "version": 1}).encode(), "format 'other'"),
         (json.dumps({"format": "edgerec-signature", "version": 1, "key_id": "XYZ", "signature": ""}).encode(), "key_id"),
