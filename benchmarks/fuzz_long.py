@@ -55,17 +55,9 @@ def _service(fz, bundle: Path, work: Path, tally, seed: int, scale: int) -> None
         shutil.rmtree(socket_dir, ignore_errors=True)
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
+    from edge.bench import host_info
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=4, help="multiplier on every generator's random cases (default 4)")
     ap.add_argument("--budget-s", type=float, default=300.0, help="wall-clock budget in seconds (default 300)")
@@ -129,7 +121,7 @@ def main() -> None:
         fuzz_wall_s=round(time.monotonic() - t0, 1), bundle_build_s=round(build_s, 1),
         peak_rss_mb={"this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "media_child": peak_child_mb,
                      "media_child_largest_step": rss_step},
-        host={"cpu": _cpu(), "cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
+        host={"cpu": host_info()["cpu"], "cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
               "load_average_after": os.getloadavg()},
     )
     out = args.out or ROOT / "benchmarks" / "results" / f"fuzz-{args.host_label}.json"
