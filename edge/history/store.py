@@ -11,7 +11,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, ContextManager, Iterable, Iterator, Sequence
 
 import numpy as np
 import sqlite_utils
@@ -234,13 +234,11 @@ class HistoryStore:
         return self.db.conn
 
     @contextmanager
-    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, where the busy timeout applies; a deferred
-        # transaction that upgrades from read to write fails at once with "database is locked".
+    def _transaction(self, what: str, begin: str) -> Iterator[sqlite3.Connection]:
         with self._lock:
             conn = self._conn()
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(begin)
                 yield conn
                 conn.execute("COMMIT")
             except BaseException as exc:
@@ -249,20 +247,14 @@ class HistoryStore:
                     raise self._error(what, exc) from None
                 raise
 
-    @contextmanager
-    def _reading(self, what: str) -> Iterator[sqlite3.Connection]:
+    def _write(self, what: str) -> ContextManager[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, where the busy timeout applies; a deferred
+        # transaction that upgrades from read to write fails at once with "database is locked".
+        return self._transaction(what, "BEGIN IMMEDIATE")
+
+    def _reading(self, what: str) -> ContextManager[sqlite3.Connection]:
         # One read transaction: every statement inside sees the same snapshot.
-        with self._lock:
-            conn = self._conn()
-            try:
-                conn.execute("BEGIN")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                _rollback(conn)
-                if isinstance(exc, sqlite3.Error):
-                    raise self._error(what, exc) from None
-                raise
+        return self._transaction(what, "BEGIN")
 
     def _require_profiles(self, conn: sqlite3.Connection, profiles: Iterable[str]) -> None:
         wanted = list(dict.fromkeys(profiles))
