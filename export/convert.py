@@ -101,6 +101,12 @@ def _captured_native_output():
                 os.close(fd)
 
 
+def log_tail(log, chars: int = 4000) -> str:
+    """The end of a log captured by :func:`_captured_native_output`, for an error message."""
+    log.seek(0)
+    return log.read()[-chars:].decode("utf-8", "replace")
+
+
 def export_tflite(module: torch.nn.Module, example: dict[str, torch.Tensor], path: Path) -> Path:
     """Convert ``module`` to TFLite with litert-torch at the example's fixed shapes (LiteRT's
     converter supports no dynamic axes); inputs are named positionally (``args_0``...), so the
@@ -121,9 +127,7 @@ def export_tflite(module: torch.nn.Module, example: dict[str, torch.Tensor], pat
         except ImportError:
             raise ConversionError("TFLite export needs litert-torch: pip install 'edgerec[export]'") from None
         except Exception as exc:
-            log.seek(0)
-            tail = log.read()[-4000:].decode("utf-8", "replace")
-            raise ConversionError(f"litert-torch could not convert the model to {path.name}: {exc}\n{tail}") from exc
+            raise ConversionError(f"litert-torch could not convert the model to {path.name}: {exc}\n{log_tail(log)}") from exc
     return path
 
 

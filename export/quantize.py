@@ -16,7 +16,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from export.convert import ConversionError, _captured_native_output
+from export.convert import ConversionError, _captured_native_output, log_tail
 
 
 def quantize_onnx(src: Path, dst: Path) -> Path:
@@ -56,9 +56,7 @@ def quantize_tflite(src: Path, dst: Path) -> Path:
         except ImportError:
             raise ConversionError("TFLite int8 needs ai-edge-quantizer (with litert-torch): pip install 'edgerec[export]'") from None
         except Exception as exc:
-            log.seek(0)
-            tail = log.read()[-4000:].decode("utf-8", "replace")
-            raise ConversionError(f"ai-edge-quantizer could not quantise {src.name}: {exc}\n{tail}") from exc
+            raise ConversionError(f"ai-edge-quantizer could not quantise {src.name}: {exc}\n{log_tail(log)}") from exc
     return dst
 
 
