@@ -315,29 +315,23 @@ def build(ds: Dataset, out: str | Path, work: str | Path, cfg: BuildConfig | Non
     cfg = cfg or BuildConfig()
     say = say or (lambda _m: None)
     w = Work(work, ds, cfg)
+    stages: list[tuple[str, Callable[[], object]]] = [
+        ("features", lambda: (w.features(), w.teacher_features())),
+        ("train", lambda: stage_train(w)),
+        ("distill", lambda: stage_distill(w)),
+        ("quantize", lambda: stage_quantize(w)),
+    ]
+    if cfg.cold_fraction > 0:
+        stages.append(("cold", lambda: stage_cold(w)))
+    stages.append(("bundle", lambda: stage_bundle(w, out)))
     timings: dict[str, float] = {}
-    for stage in ("features", "train", "distill", "quantize", "cold", "bundle"):
+    for name, run in stages:
         t = time.perf_counter()
-        if stage == "features":
-            w.features()
-            w.teacher_features()
-        elif stage == "train":
-            stage_train(w)
-        elif stage == "distill":
-            stage_distill(w)
-        elif stage == "quantize":
-            stage_quantize(w)
-        elif stage == "cold" and cfg.cold_fraction > 0:
-            stage_cold(w)
-        elif stage == "bundle":
-            timings[stage + "_s"] = time.perf_counter() - t
-            w.report["timings"] = timings
-            w.save()
-            bundle = stage_bundle(w, out)
-        timings[stage + "_s"] = time.perf_counter() - t
-        say(f"{stage}: {timings[stage + '_s']:.1f} s")
-    w.report["timings"] = timings
-    w.save()
+        bundle = run()
+        timings[f"{name}_s"] = time.perf_counter() - t
+        say(f"{name}: {timings[f'{name}_s']:.1f} s")
+        w.report["timings"] = timings
+        w.save()
     return BuildResult(Path(bundle), w.dir, w.report, w.split, timings)
 
 
