@@ -162,14 +162,12 @@ def main() -> None:
     print(f"\nscoring core / faiss (p50): {ratio:.2f}x; top-10 overlap with faiss {agree:.3f}")
     print(f"int8 catalogue {int8_bytes / 2**20:.1f} MiB = {int8_bytes / floats.nbytes:.3f}x float32 ({floats.nbytes / 2**20:.1f} MiB)")
     print(f"process start to first recommendation {proc['first_s']:.3f} s; RSS after 200 calls {proc['rss_mb']:.0f} MB (peak {proc['hwm_mb']:.0f} MB)")
-    import onnxruntime
+    from edge.bench import host_info
 
     result = {
         "benchmark": "ranking_latency",
         "command": f"python benchmarks/ranking_latency.py --items {args.items} --calls {args.calls}",
-        "host": {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                 "numpy": np.__version__, "onnxruntime": onnxruntime.__version__, "faiss": getattr(faiss, "__version__", "?"),
-                 "loadavg": os.getloadavg()},
+        "host": {**host_info(), "faiss": getattr(faiss, "__version__", "?")},
         "items": args.items, "threads": 1, "history_events": 200,
         "rows": rows, "core_vs_faiss_p50": ratio, "top10_overlap_with_faiss": agree,
         "int8_bytes": int8_bytes, "float32_bytes": int(floats.nbytes), "memory_ratio": int8_bytes / floats.nbytes,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import time
 from pathlib import Path
@@ -80,17 +79,12 @@ def main() -> None:
         print(f"{r['model']:<9} {r['precision']:<9} {r['backend']:<7} {r['bytes'] / 1024:7.1f} {r['p50_us']:8.1f} {r['p95_us']:8.1f} {r['p99_us']:8.1f}")
     int8_bytes = sum(r["bytes"] for r in rows if r["precision"] == "int8")
     print(f"\nint8 students, both backends: {int8_bytes / 1024:.1f} KiB")
-    import onnxruntime
+    from edge.bench import host_info
 
-    try:
-        from ai_edge_litert import __version__ as litert_version
-    except ImportError:
-        litert_version = "unknown"
     result = {
         "benchmark": "students_latency",
         "command": f"python benchmarks/students_latency.py --work {args.work} --calls {args.calls}",
-        "host": {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                 "onnxruntime": onnxruntime.__version__, "ai_edge_litert": litert_version},
+        "host": host_info(),
         "threads": 1,
         "batch": 1,
         "rows": rows,
