@@ -28,7 +28,8 @@ import numpy as np
 import sqlite_utils
 
 from edge.history import POSITIVE_KINDS, Event, HistoryStore
-from edge.history.events import EVENT_COLUMNS, utc_hour_weekday
+from edge.context import hour_weekday
+from edge.history.events import EVENT_COLUMNS
 
 ROOT = Path(__file__).resolve().parent
 RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)  # Linux has per-thread counts
@@ -84,7 +85,7 @@ def fresh_store(path: Path, synchronous: str, n_profiles: int) -> HistoryStore:
 
 
 def _plain_row(e: Event) -> tuple:
-    hour, weekday = utc_hour_weekday(e.timestamp)
+    hour, weekday = (int(x) for x in hour_weekday(e.timestamp))
     return (e.profile, e.item_id, e.kind, e.timestamp, e.value, e.position_s, e.surface, hour, weekday, e.device, json.dumps(e.tags))
 
 

@@ -221,6 +221,7 @@ def run_bench(profile: DeviceProfile, bundle: str | Path, runs: int = 50, cold_r
     :raises BundleError, BackendError: the bundle cannot be opened or run.
     """
     from edge.context import Context
+    from edge.contract.inputs import interest_feed
     from edge.features import audio_features, frame_features, item_vector
     from edge.ranking import score_int8, top_k
     from edge.recommender import Recommender
@@ -250,12 +251,8 @@ def run_bench(profile: DeviceProfile, bundle: str | Path, runs: int = 50, cold_r
             user, _, _ = rec.user_vector(BENCH_PROFILE, ctx)
             if user is None:  # no positive events landed in the catalogue: use any unit vector
                 user = np.ones(b.embedding_dim, np.float32) / np.sqrt(b.embedding_dim)
-            hist = b.item_embeddings(np.arange(min(b.history_len, len(b.items))))
-            feed_hist = np.zeros((1, b.history_len, b.embedding_dim), np.float32)
-            feed_hist[0, -len(hist):] = hist
-            mask = np.zeros((1, b.history_len), np.float32)
-            mask[0, -len(hist):] = 1.0
-            feed = {"history": feed_hist, "mask": mask, "context": ctx.vector()[None]}
+            real = np.arange(min(b.history_len, len(b.items)))
+            feed = interest_feed(b.item_embeddings(real), [real], ctx.vector()[None], b.history_len)
             stages["interest_student"] = summarise(time_calls(lambda: rec.interest.run(feed), runs))
 
             scorer = getattr(rec, "scorer", None)  # the runtime's scorer where it has one

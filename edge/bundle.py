@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from edge.backends import BACKENDS, Model, load_model
+from edge.contract.int8 import dequantize_rows
 from edge.errors import BundleError
 from edge.features.spec import FeatureSpec
 from edge.signing import TrustedKeys, verify_signature
@@ -176,7 +177,7 @@ class Bundle:
     def item_embeddings(self, rows: np.ndarray | slice | None = None) -> np.ndarray:
         """Dequantised float32 embeddings of ``rows`` (all when None)."""
         sel = slice(None) if rows is None else rows
-        return self.embeddings_int8[sel].astype(np.float32) * self.scales[sel, None]
+        return dequantize_rows(self.embeddings_int8[sel], self.scales[sel])
 
     @classmethod
     def open(cls, root: str | Path, device_spec: FeatureSpec | None = None, trusted_keys: TrustedKeys | None = None,

@@ -43,11 +43,20 @@ class Context:
         return _encode(np.array([self.hour]), np.array([self.weekday]), self.device)[0]
 
 
+def hour_weekday(timestamps: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """The time features of Unix timestamps (UTC): hour 0..23 and weekday 0=Monday, int64.
+
+    The one definition: the device's events, the server's training contexts and the bundle's
+    per-hour popularity priors all bucket time this way.
+    """
+    ts = np.floor(np.asarray(timestamps, dtype=np.float64)).astype(np.int64)
+    return (ts // 3600) % 24, (ts // 86400 + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)
+
+
 def context_matrix(timestamps: np.ndarray, device: str = "tv") -> np.ndarray:
     """Vectorised :meth:`Context.vector` for many Unix timestamps (UTC); shape ``(n, CONTEXT_DIM)``."""
-    ts = np.asarray(timestamps, dtype=np.int64)
-    weekday = (ts // 86400 + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)
-    return _encode((ts // 3600) % 24, weekday, device)
+    hour, weekday = hour_weekday(timestamps)
+    return _encode(hour, weekday, device)
 
 
 def _encode(hour: np.ndarray, weekday: np.ndarray, device: str) -> np.ndarray:

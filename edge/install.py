@@ -50,6 +50,7 @@ from typing import IO, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from edge.contract.inputs import interest_feed
 from edge.backends import BACKENDS, load_model
 from edge.bundle import MANIFEST, MAX_MANIFEST_BYTES, Bundle, read_manifest, sha256_file
 from edge.context import Context
@@ -157,14 +158,10 @@ def smoke_query(bundle: Bundle, backends: Sequence[str] = BACKENDS, threads: int
             f"{bundle.root}: bundle expects context_dim {bundle.manifest['context_dim']}, this edgerec encodes {ctx.size}; "
             "install a bundle built for this edgerec version"
         )
-    # A plausible history: the first few catalogue items, right-aligned as history_window lays them out.
+    # A plausible history: the first few catalogue items.
     real = min(n, length, 4)
-    history = np.zeros((1, length, dim), np.float32)
-    mask = np.zeros((1, length), np.float32)
-    history[0, length - real :] = bundle.item_embeddings(np.arange(real))
-    mask[0, length - real :] = 1.0
     inputs = {
-        "interest": {"history": history, "mask": mask, "context": ctx[None]},
+        "interest": interest_feed(bundle.item_embeddings(np.arange(real)), [np.arange(real)], ctx[None], length),
         "fusion": {"features": np.zeros((1, bundle.feature_spec.item_dim), np.float32)},
     }
     answered: dict[str, list[str]] = {}

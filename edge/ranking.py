@@ -7,25 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.contract.int8 import quantize_query
+from edge.contract.vectors import unit_rows
+
 #: Rows scored per chunk: bounds the float32 temporary to chunk × 4 bytes per query.
 CHUNK_ROWS = 65536
-
-
-def history_window(seq: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """The last ``length`` entries of ``seq`` (oldest first), right-aligned.
-
-    :param seq: item indices in time order, shape ``(n,)``.
-    :returns: ``(idx, mask)``: int64 ``(length,)`` with -1 where padded, float32 ``(length,)``
-        with 1.0 for real entries. Training and the device both use this, so the model sees
-        the same layout in both places.
-    """
-    seq = np.asarray(seq, dtype=np.int64)[-length:]
-    idx = np.full(length, -1, dtype=np.int64)
-    mask = np.zeros(length, dtype=np.float32)
-    if seq.size:
-        idx[length - seq.size :] = seq
-        mask[length - seq.size :] = 1.0
-    return idx, mask
 
 
 def score_int8(emb_int8: np.ndarray, scales: np.ndarray, user: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
@@ -69,12 +55,9 @@ class Int8Scorer:
         try:
             path = bundle.model_paths("scorer").get("onnx")  # type: ignore[attr-defined]
             if path is not None:
-                import onnxruntime as ort
+                from edge.backends.onnx import ort_session
 
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = threads
-                opts.inter_op_num_threads = 1
-                session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+                session = ort_session(path, threads)
                 if [i.type for i in session.get_inputs()] != ["tensor(uint8)", "tensor(int8)"]:
                     session = None  # a scorer of another layout: numpy ranks the same
         except Exception:  # an older bundle or no onnxruntime: numpy gives the same ranking
@@ -86,11 +69,10 @@ class Int8Scorer:
         u = np.asarray(user, dtype=np.float32)
         if self.session is None:
             return score_int8(self.emb, self.scales, u)
-        peak = float(np.abs(u).max())
-        if peak == 0.0 or not np.isfinite(peak):
+        query = quantize_query(u)
+        if query is None:
             return score_int8(self.emb, self.scales, u)
-        step = peak / 127.0
-        uq = np.clip(np.rint(u / step), -127, 127).astype(np.int8).reshape(-1, 1)
+        uq, step = query[0].reshape(-1, 1), query[1]
         raw = self.session.run(None, {"catalog": self._u8, "user": uq})[0]  # type: ignore[attr-defined]
         out = raw.reshape(-1).astype(np.float32)
         out *= self.scales
@@ -138,12 +120,6 @@ class RankingConfig:
             raise ValueError(f"mmr_lambda must be in [0, 1], got {self.mmr_lambda}")
         if self.candidates < 1 or self.tag_cap < 0 or self.explore_slots < 0 or self.explore_depth < 1:
             raise ValueError("candidates and explore_depth must be >= 1; tag_cap and explore_slots >= 0")
-
-
-def unit_rows(m: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    m = np.asarray(m, dtype=np.float32)
-    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-9)
 
 
 def negative_penalty(cand_vecs: np.ndarray, negative_vecs: np.ndarray, weight: float) -> np.ndarray:
@@ -224,8 +200,6 @@ def explain(candidates: np.ndarray, cand_vecs: np.ndarray, hist_vecs: np.ndarray
     if len(hist_titles) == 0:
         return ["popular now" for _ in candidates]
     kinds = hist_kinds or ["video"] * len(hist_titles)
-    def unit(m: np.ndarray) -> np.ndarray:
-        return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-9)
-    sims = unit(cand_vecs) @ unit(hist_vecs).T
+    sims = unit_rows(cand_vecs) @ unit_rows(hist_vecs).T
     verbs = {"audio": "listened to"}
     return [f"because you {verbs.get(kinds[int(j)], 'watched')} {hist_titles[int(j)]}" for j in sims.argmax(axis=1)]

@@ -13,6 +13,7 @@ import numpy as np
 from edge.backends import BACKENDS, Model
 from edge.bundle import Bundle
 from edge.context import Context
+from edge.contract.inputs import interest_feed
 from edge.errors import FeatureError, HistoryError
 from edge.history import NEGATIVE_KINDS, POSITIVE_KINDS, HistoryStore
 from edge.ranking import (
@@ -20,7 +21,6 @@ from edge.ranking import (
     RankingConfig,
     Recommendation,
     explain,
-    history_window,
     mmr,
     negative_penalty,
     top_k,
@@ -241,10 +241,7 @@ class Recommender:
         if not ids:
             return None, [], np.zeros((0, self.bundle.embedding_dim), np.float32)
         vecs = self._vectors(ids, local)
-        idx, mask = history_window(np.arange(len(ids)), self.bundle.history_len)
-        hist = np.zeros((len(idx), self.bundle.embedding_dim), np.float32)
-        hist[idx >= 0] = vecs[idx[idx >= 0]]
-        out = self.interest.run({"history": hist[None], "mask": mask[None], "context": context.vector()[None]})
+        out = self.interest.run(interest_feed(vecs, [np.arange(len(ids))], context.vector()[None], self.bundle.history_len))
         return out[0], ids, vecs
 
     def _vectors(self, ids: Sequence[str], local: dict[str, np.ndarray]) -> np.ndarray:

@@ -17,22 +17,11 @@ import numpy as np
 
 from edge import __version__
 from edge.bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, sha256_file
-from edge.context import CONTEXT_DIM
+from edge.context import CONTEXT_DIM, hour_weekday
+from edge.contract.int8 import quantize_rows
 from edge.features import FeatureSpec
 from edge.signing import SIGNATURE
 from export.data.contract import Item
-
-
-def quantize_rows(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 per row: ``emb ≈ q * scale[:, None]``.
-
-    :returns: ``(q, scale)``: int8 ``(n, d)`` and float32 ``(n,)``.
-    """
-    emb = np.asarray(emb, dtype=np.float32)
-    scale = np.abs(emb).max(axis=1) / 127.0
-    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-    q = np.clip(np.rint(emb / scale[:, None]), -127, 127).astype(np.int8)
-    return q, scale
 
 
 SCORER_FILE = "models/scorer.onnx"
@@ -60,11 +49,6 @@ def scorer_onnx(dim: int) -> bytes:
     return model.SerializeToString()
 
 
-def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """The float vectors a device computes with: ``q * scale[:, None]``."""
-    return q.astype(np.float32) * scale[:, None]
-
-
 def popularity_priors(item_rows: np.ndarray, timestamps: np.ndarray, n_items: int, kinds: Sequence[str] | None = None,
                       top: int = 200) -> dict[str, Any]:
     """Cold-start lists: the ``top`` most-played catalogue rows overall, per UTC hour, and per
@@ -76,7 +60,7 @@ def popularity_priors(item_rows: np.ndarray, timestamps: np.ndarray, n_items: in
     :param kinds: each catalogue row's kind (``audio``/``video``); None treats all as video.
     """
     glob = np.bincount(item_rows, minlength=n_items).astype(np.float64)
-    hours = (np.asarray(timestamps, dtype=np.int64) // 3600) % 24
+    hours, _ = hour_weekday(timestamps)
     audio = np.array([k == "audio" for k in kinds], bool) if kinds is not None else np.zeros(n_items, bool)
 
     def ranked(counts: np.ndarray) -> list[list[float]]:

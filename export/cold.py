@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from edge.context import context_matrix
+from edge.contract.vectors import unit_rows
 from export.data.contract import Item
 from export.data.split import LeaveLastOut
 from export.sequences import user_events
@@ -91,7 +92,7 @@ def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.nda
     rows.append({"model": "teacher item tower without id (text + content)", "ndcg@10": ndcg, "hr@10": hr})
     std = features[warm].std(0)
     z = (features - features[warm].mean(0)) / np.where(std > 1e-6, std, 1.0)
-    z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    z = unit_rows(z, np.float64)
     prof = np.stack([z[events[u].items[events[u].positive]].mean(0) if events[u].positive.any() else np.zeros(z.shape[1]) for u in users_a])
     ndcg, hr = ndcg_sets(prof @ z[cold].T, relevant)
     rows.append({"model": "content-only baseline (cosine of raw features)", "ndcg@10": ndcg, "hr@10": hr})

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from edge.backends import load_model
+from edge.contract.vectors import unit_rows
 from edge.errors import EdgeError
 
 
@@ -132,9 +133,7 @@ def export_tflite(module: torch.nn.Module, example: dict[str, torch.Tensor], pat
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return (a * b).sum(axis=1)
+    return (unit_rows(a) * unit_rows(b)).sum(axis=1)
 
 
 @torch.no_grad()

@@ -23,7 +23,6 @@ from export.pipeline import BuildConfig, build
 from export.students import StudentConfig
 from export.teacher import TeacherConfig
 
-_EVENT_MAP = {"play": "play", "complete": "complete", "skip": "skip", "like": "like", "dislike": "dislike", "rate": "play"}
 
 
 def run_demo(workdir: str | Path = "edgerec-demo", seed: int = 0, n_items: int = 1500, n_users: int = 500, steps: int = 600, workers: int = 2, users: int = 3, k: int = 10, say: Callable[[str], None] = print) -> dict:
@@ -74,7 +73,7 @@ def run_demo(workdir: str | Path = "edgerec-demo", seed: int = 0, n_items: int =
             target_ts = int(split.test_timestamps[list(split.test_users).index(u)])
             sel = (inter.user_ids == uid) & (inter.timestamps < target_ts)
             events = [
-                Event(uid, i, _EVENT_MAP[e], float(ts), None if np.isnan(v) else float(v))
+                Event(uid, i, str(e), float(ts), None if np.isnan(v) else float(v))
                 for i, ts, e, v in zip(inter.item_ids[sel], inter.timestamps[sel], inter.events[sel], inter.values[sel])
             ]
             t = time.perf_counter()

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
+from edge.contract.vectors import unit_rows
 from edge.errors import DataError
 from export.data.split import PROTOCOL, LeaveLastOut
 
@@ -292,11 +293,9 @@ def _unit_rows(vectors: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
         norms = np.sqrt(np.asarray(v.multiply(v).sum(axis=1)).ravel())
         inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
         return (sp.diags(inv) @ v).tocsr()
-    v = np.asarray(vectors, dtype=np.float64)
-    if v.ndim != 2:
-        raise ValueError(f"item_vectors must be 2-D (n_items, dim), got shape {v.shape}")
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
+    if np.ndim(vectors) != 2:
+        raise ValueError(f"item_vectors must be 2-D (n_items, dim), got shape {np.shape(vectors)}")
+    return unit_rows(vectors, np.float64)
 
 
 class _Accumulator:

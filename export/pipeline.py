@@ -29,12 +29,11 @@ import torch
 from edge.backends import load_model
 from edge.context import context_matrix
 from edge.features import FeatureSpec
-from edge.ranking import history_window
+from edge.contract.inputs import INTEREST_INPUTS, FUSION_INPUTS, interest_feed
+from edge.contract.int8 import dequantize_rows, quantize_rows
 from export.bundle import (
-    dequantize_rows,
     pack_archive,
     popularity_priors,
-    quantize_rows,
     write_bundle,
 )
 from export.convert import Parity, ParityError, check_parity, export_onnx, export_tflite
@@ -203,13 +202,10 @@ def _parity_inputs(w: Work, table: np.ndarray) -> dict[str, dict[str, np.ndarray
     rng = np.random.default_rng(w.cfg.student.seed + 1)
     split = w.split
     pick = rng.choice(len(split.test_users), size=min(PARITY_ROWS, len(split.test_users)), replace=False)
-    windows = [history_window(split.train_sequences[u], L) for u in split.test_users[pick]]
-    idx = np.stack([x[0] for x in windows])
-    mask = np.stack([x[1] for x in windows])
     feats = w.features()
     return {
-        "interest": {"history": (table[idx.clip(min=0)] * mask[..., None]).astype(np.float32), "mask": mask,
-                     "context": context_matrix(split.test_timestamps[pick])},
+        "interest": interest_feed(table, [split.train_sequences[u] for u in split.test_users[pick]],
+                                  context_matrix(split.test_timestamps[pick]), L),
         "fusion": {"features": feats[rng.choice(len(feats), size=min(PARITY_ROWS, len(feats)), replace=False)]},
     }
 
@@ -278,7 +274,7 @@ def stage_bundle(w: Work, out: str | Path) -> Path:
     table = np.load(w.need("teacher_items.npy", "train"))
     models = {name: {b: w.need(f"models/{name}.int8.{ext}", "quantize") for b, ext in (("onnx", "onnx"), ("tflite", "tflite"))}
               for name in ("interest", "fusion")}
-    inputs = {"interest": ["history", "mask", "context"], "fusion": ["features"]}
+    inputs = {"interest": list(INTEREST_INPUTS), "fusion": list(FUSION_INPUTS)}
     split = w.split
     rows = np.concatenate(split.train_sequences) if split.train_sequences else np.zeros(0, np.int64)
     stamps = np.concatenate(split.train_timestamps) if split.train_timestamps else np.zeros(0, np.int64)

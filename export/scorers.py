@@ -10,7 +10,7 @@ import torch
 
 from edge.backends import Model
 from edge.context import context_matrix
-from edge.ranking import history_window
+from edge.contract.inputs import INTEREST_INPUTS, interest_feed
 from export.data.split import LeaveLastOut
 from export.sequences import UserEvents
 from export.teacher import Teacher, teacher_user_vectors
@@ -49,14 +49,8 @@ class WindowScorer:
         self._split = split
 
     def score(self, users: np.ndarray) -> np.ndarray:
-        L, d = self.L, self.items.shape[1]
-        hist = np.zeros((len(users), L, d), np.float32)
-        mask = np.zeros((len(users), L), np.float32)
-        for j, u in enumerate(users):
-            idx, m = history_window(self._split.train_sequences[u], L)
-            hist[j, m > 0] = self.items[idx[m > 0]]
-            mask[j] = m
-        ctx = _request_context(self._split, users)
+        feed = interest_feed(self.items, [self._split.train_sequences[u] for u in users], _request_context(self._split, users), self.L)
+        hist, mask, ctx = (feed[name] for name in INTEREST_INPUTS)
         step = self.batch_size or len(users)
         uv = np.concatenate([self.user_fn(hist[s : s + step], mask[s : s + step], ctx[s : s + step]) for s in range(0, len(users), step)])
         return uv @ self.items.T
@@ -74,4 +68,4 @@ def torch_user_fn(module: torch.nn.Module) -> UserFn:
 
 def device_user_fn(model: Model) -> UserFn:
     """A loaded device model (onnxruntime or TFLite) as a ``user_fn``."""
-    return lambda h, m, c: model.run({"history": h, "mask": m, "context": c})
+    return lambda h, m, c: model.run(dict(zip(INTEREST_INPUTS, (h, m, c))))

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.context import context_matrix
-from edge.ranking import history_window
-from export.data.contract import EVENT_KINDS, POSITIVE_EVENTS
+from edge.contract.events import DEFAULT_KIND, N_KIND_CODES, POSITIVE_KINDS, kind_code
+from edge.contract.inputs import history_window
 from export.data.split import LeaveLastOut
 
-#: Event codes are ``EVENT_KINDS.index(kind) + 1``; 0 pads.
-N_KINDS = len(EVENT_KINDS) + 1
-POSITIVE_CODES = frozenset(EVENT_KINDS.index(k) + 1 for k in POSITIVE_EVENTS)
-_DEFAULT_POSITIVE = EVENT_KINDS.index("play") + 1
+#: Event codes are :func:`edge.contract.events.kind_code`; 0 pads.
+N_KINDS = N_KIND_CODES
+POSITIVE_CODES = frozenset(kind_code(k) for k in POSITIVE_KINDS)
+_DEFAULT_POSITIVE = kind_code(DEFAULT_KIND)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from edge.backends import load_model
 from edge.context import CONTEXT_DIM
 from edge.errors import BackendError
 from edge.ranking import score_int8, top_k
-from export.bundle import quantize_rows
+from edge.contract.int8 import quantize_rows
 from export.convert import check_parity, export_onnx, export_tflite
 from export.students import InterestStudent, StudentConfig
 

@@ -11,7 +11,7 @@ import pytest
 from edge.bundle import Bundle
 from edge.errors import BundleError
 from edge.features import FeatureSpec
-from export.bundle import quantize_rows
+from edge.contract.int8 import quantize_rows
 
 
 def test_manifest_lists_every_file_with_hash_and_size(tiny_build):

@@ -116,12 +116,12 @@ def test_round_trip_and_atomic_write(tmp_path, monkeypatch):
     before = (tmp_path / "interactions.csv").read_bytes()
 
     # A write that fails midway leaves the old file untouched and no temporary behind.
-    import export.data.contract as contract
+    import edge.atomic
 
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(contract.os, "fsync", boom)
+    monkeypatch.setattr(edge.atomic.os, "fsync", boom)
     with pytest.raises(OSError):
         write_interactions(tmp_path / "interactions.csv", Interactions.from_rows([("v", "a", 1, "play", None)]))
     assert (tmp_path / "interactions.csv").read_bytes() == before

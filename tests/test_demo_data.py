@@ -16,7 +16,8 @@ import soundfile as sf
 
 from edge.errors import DataError
 from export.data import demo
-from export.data.contract import POSITIVE_EVENTS, load_dataset
+from edge.contract.events import POSITIVE_KINDS
+from export.data.contract import load_dataset
 from export.data.demo import EPOCH_END_S, DemoData, generate_demo
 
 N_ITEMS, N_USERS = 60, 30
@@ -207,7 +208,7 @@ def test_every_user_has_at_least_five_positive_events(dataset):
     inter = dataset.interactions
     users = set(inter.user_ids)
     assert users == {f"u{i:04d}" for i in range(1, N_USERS + 1)}
-    positive = np.isin(inter.events, list(POSITIVE_EVENTS))
+    positive = np.isin(inter.events, list(POSITIVE_KINDS))
     per_user = collections.Counter(inter.user_ids[positive])
     assert min(per_user[u] for u in users) >= 5
 

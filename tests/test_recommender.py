@@ -12,7 +12,8 @@ from conftest import EXPIRED, NOT_YET
 
 from edge.context import Context
 from edge.errors import FeatureError, HistoryError
-from edge.ranking import RankingConfig, unit_rows
+from edge.contract.vectors import unit_rows
+from edge.ranking import RankingConfig
 from edge.recommender import Recommender
 
 NOW = 1_750_000_000

@@ -9,24 +9,33 @@ import numpy as np
 from edge.errors import BackendError
 
 
+def ort_session(path: str | Path, threads: int = 1):
+    """An onnxruntime CPU session on ``threads`` intra-op threads, one inter-op thread and
+    warnings off: the one session setup of the device runtime.
+
+    :raises BackendError: onnxruntime is missing or cannot load the file.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:  # pragma: no cover - onnxruntime is a base dependency
+        raise BackendError(f"onnxruntime is not installed ({exc}); pip install onnxruntime") from None
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+        raise BackendError(f"{path}: onnxruntime cannot load the model ({exc})") from None
+
+
 class OnnxModel:
     """An ONNX model on onnxruntime's CPU provider."""
 
     backend = "onnx"
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:  # pragma: no cover - onnxruntime is a base dependency
-            raise BackendError(f"onnxruntime is not installed ({exc}); pip install onnxruntime") from None
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-            raise BackendError(f"{path}: onnxruntime cannot load the model ({exc})") from None
+        self._session = ort_session(path, threads)
         self.input_names = tuple(i.name for i in self._session.get_inputs())
         self._output = self._session.get_outputs()[0].name
 

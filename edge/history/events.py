@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable
 
-from edge.context import DEVICE_KINDS
+from edge.context import DEVICE_KINDS, hour_weekday
+from edge.contract.events import EVENT_KINDS, NEGATIVE_KINDS, NEUTRAL_KINDS, POSITIVE_KINDS
 from edge.errors import HistoryError
 
-EVENT_KINDS: tuple[str, ...] = ("play", "complete", "skip", "like", "dislike", "search", "add-to-list")
-#: Kinds that say the person wanted the item; the rest are negative or neutral signals.
-POSITIVE_KINDS = frozenset({"play", "complete", "like", "add-to-list"})
-NEGATIVE_KINDS = frozenset({"skip", "dislike"})
+__all__ = ["EVENT_KINDS", "POSITIVE_KINDS", "NEGATIVE_KINDS", "NEUTRAL_KINDS", "Event", "event_row", "event_from_row"]
 
 #: Longest profile id, item id, surface or setting key (characters).
 MAX_ID_LEN = 256
@@ -117,12 +115,6 @@ def check_tags(tags: Iterable[str] | None) -> tuple[str, ...]:
     return out
 
 
-def utc_hour_weekday(timestamp: float) -> tuple[int, int]:
-    """Hour (0..23) and weekday (0 = Monday) of a Unix time in UTC, as edge.context computes them."""
-    ts = int(timestamp // 1)
-    return (ts // 3600) % 24, (ts // 86400 + 3) % 7  # 1970-01-01 was a Thursday
-
-
 def event_row(ev: Event, now: float | None = None) -> tuple[tuple, tuple[str, ...]]:
     """Validate one event; return its ``events`` row (columns :data:`EVENT_COLUMNS`, no id)
     and its deduplicated tags.
@@ -142,7 +134,7 @@ def event_row(ev: Event, now: float | None = None) -> tuple[tuple, tuple[str, ..
         raise HistoryError(f"timestamp {ts} is before 2000; the device clock was probably never set")
     if ts > now + FUTURE_SLACK_S:
         raise HistoryError(f"timestamp {ts} is {(ts - now) / 86400:.1f} days in the future (2 allowed); check the device clock")
-    hour, weekday = utc_hour_weekday(ts)
+    hour, weekday = (int(x) for x in hour_weekday(ts))
     if ev.hour is not None:
         hour = int(check_number("hour", ev.hour, 0, 23))
         if hour != ev.hour:

@@ -104,7 +104,7 @@ def _v1_to_v2(db: sqlite_utils.Database) -> None:
     db.execute("INSERT OR IGNORE INTO profiles (profile, created_at, is_guest) VALUES (?, CAST(strftime('%s', 'now') AS REAL), 1)", [GUEST_PROFILE])
     db.execute("UPDATE profiles SET is_guest = 1 WHERE profile = ?", [GUEST_PROFILE])
     # Hour and weekday become required: fill the missing ones from the timestamp in UTC,
-    # the way edge.history.events.utc_hour_weekday does.
+    # the way edge.context.hour_weekday does.
     db.execute(
         "INSERT INTO events (id, profile, item_id, kind, timestamp, value, hour, weekday, device) "
         "SELECT id, profile, item_id, kind, timestamp, value, "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -16,6 +15,7 @@ from typing import Any, ContextManager, Iterable, Iterator, Sequence
 import numpy as np
 import sqlite_utils
 
+from edge.atomic import atomic_write
 from edge.errors import HistoryError
 from edge.history import aggregates
 from edge.history.events import (
@@ -678,13 +678,9 @@ class HistoryStore:
             "settings": settings,
         }
         if path is not None:
-            path = Path(path)
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
             try:
-                tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
-                os.replace(tmp, path)
+                atomic_write(path, json.dumps(doc, ensure_ascii=False, indent=1))
             except OSError as exc:
-                tmp.unlink(missing_ok=True)
                 raise HistoryError(f"cannot write the export to {path} ({exc}); check the folder and free space") from None
         return doc
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,11 +27,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from edge.atomic import atomic_file
+from edge.contract.events import EVENT_KINDS
 from edge.errors import DataError
 
-EVENT_KINDS: tuple[str, ...] = ("play", "complete", "skip", "like", "dislike", "rate")
-#: Events that say the user wanted the item; skips and dislikes are negative feedback.
-POSITIVE_EVENTS: frozenset[str] = frozenset({"play", "complete", "like", "rate"})
 ITEM_KINDS: tuple[str, ...] = ("audio", "video")
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "timestamp", "event", "value")
@@ -295,18 +292,10 @@ def load_dataset(interactions: str | Path, items: str | Path, media_root: str | 
 def _atomic_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(rows)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 def write_interactions(path: str | Path, inter: Interactions) -> None:

@@ -1,6 +1,6 @@
 """Leave-last-out split by time, the evaluation protocol of ``shared/datasets/SANITY.md``.
 
-Only positive events (:data:`~export.data.contract.POSITIVE_EVENTS`) are interactions; skips
+Only positive events (:data:`~edge.contract.events.POSITIVE_KINDS`) are interactions; skips
 and dislikes are kept aside per user as negative feedback and are never targets or positives.
 Each user's positive events are sorted by timestamp, ties broken by item id (numerically when
 every catalogue id is an integer, else as strings). The last one is the test target and every
@@ -29,7 +29,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from edge.errors import DataError
-from export.data.contract import EVENT_KINDS, POSITIVE_EVENTS, Dataset
+from edge.contract.events import EVENT_KINDS, POSITIVE_KINDS, kind_code
+from export.data.contract import Dataset
 
 __all__ = ["PROTOCOL", "LeaveLastOut", "leave_last_out"]
 
@@ -133,10 +134,10 @@ def leave_last_out(dataset: Dataset) -> LeaveLastOut:
 
     timestamps = np.asarray(inter.timestamps, dtype=np.int64)
     events = inter.events.astype(str)
-    positive = np.isin(events, sorted(POSITIVE_EVENTS))
+    positive = np.isin(events, sorted(POSITIVE_KINDS))
     kinds = np.zeros(len(events), dtype=np.int64)
-    for code, kind in enumerate(EVENT_KINDS, 1):
-        kinds[events == kind] = code
+    for kind in EVENT_KINDS:
+        kinds[events == kind] = kind_code(kind)
 
     # Sort every event by (user, timestamp, item id); lexsort's last key is the primary one.
     order = np.lexsort((item_rank[items], timestamps, users))
