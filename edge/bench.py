@@ -223,7 +223,7 @@ def run_bench(profile: DeviceProfile, bundle: str | Path, runs: int = 50, cold_r
     from edge.context import Context
     from edge.contract.inputs import interest_feed
     from edge.features import audio_features, frame_features, item_vector
-    from edge.ranking import score_int8, top_k
+    from edge.ranking import score_int8, top_k, user_vector
     from edge.recommender import Recommender
 
     runs = max(1, int(runs))
@@ -248,7 +248,7 @@ def run_bench(profile: DeviceProfile, bundle: str | Path, runs: int = 50, cold_r
             now = time.time()
             _fill_history(rec, HISTORY_EVENTS, now)
             ctx = Context.at(now)
-            user, _, _ = rec.user_vector(BENCH_PROFILE, ctx)
+            user, _, _ = user_vector(rec.interest, b, b.history_len, rec.history.recent(BENCH_PROFILE, 2 * b.history_len), ctx)
             if user is None:  # no positive events landed in the catalogue: use any unit vector
                 user = np.ones(b.embedding_dim, np.float32) / np.sqrt(b.embedding_dim)
             real = np.arange(min(b.history_len, len(b.items)))

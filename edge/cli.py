@@ -51,7 +51,7 @@ def _cmd_add_item(args: argparse.Namespace) -> int:
 
     rec = Recommender.open(args.bundle, args.db)
     try:
-        item = rec.add_local_item(args.source, args.title, tags=args.tag or (), kind=args.kind, description=args.description,
+        item = rec.add_item(args.source, args.title, tags=args.tag or (), kind=args.kind, description=args.description,
                                   profile=args.profile, item_id=args.id)
     finally:
         rec.close()

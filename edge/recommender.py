@@ -6,25 +6,19 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
 from edge.backends import BACKENDS, Model
 from edge.bundle import Bundle
 from edge.context import Context
-from edge.contract.inputs import interest_feed
+from edge.contract.defaults import DEFAULT_K
+from edge.contract.events import NEGATIVE_KINDS
 from edge.errors import FeatureError, HistoryError
-from edge.history import NEGATIVE_KINDS, POSITIVE_KINDS, HistoryStore
-from edge.ranking import (
-    Int8Scorer,
-    RankingConfig,
-    Recommendation,
-    explain,
-    mmr,
-    negative_penalty,
-    top_k,
-)
+from edge.history import Event, HistoryStore
+from edge.history.store import Forgotten
+from edge.ranking import Int8Scorer, LocalCandidate, RankingConfig, Recommendation, UserState, negative_history, rank, user_vector
 
 if TYPE_CHECKING:
     from edge.profiles import DeviceProfile, ResourceLimits
@@ -77,10 +71,10 @@ class Recommender:
         self.backends, self.threads = tuple(backends), threads
         self.interest = bundle.load_model("interest", backends, threads)
         self.scorer = Int8Scorer.for_bundle(bundle, threads)
-        self._fusion: Model | None = None  # loaded on the first add_local_item
+        self._fusion: Model | None = None  # loaded on the first add_item
         self.ranking = ranking or RankingConfig()
         self.profile = profile
-        #: Input limits for :meth:`add_local_item`; :meth:`open` sets the device profile's
+        #: Input limits for :meth:`add_item`; :meth:`open` sets the device profile's
         #: ``[limits]``, None reads media of any size and duration.
         self.limits: ResourceLimits | None = None
         #: Seconds the last :meth:`recommend` spent in each stage.
@@ -153,15 +147,17 @@ class Recommender:
         self.history.add_profile(profile)
         return self.history.record(profile, item_id, kind, ts, value=value, hour=ctx.hour, weekday=ctx.weekday, device=device, tags=tags)
 
-    def block(self, profile: str | None, item_id: str, blocked: bool = True) -> None:
+    def block(self, profile: str | None, item_id: str, blocked: bool = True) -> list[str]:
         """Never recommend ``item_id`` to ``profile`` (or allow it again with ``blocked=False``).
 
+        :returns: the profile's blocked item ids after the change.
         :raises HistoryError: unknown profile.
         """
         profile = self._profile(profile)
         items = set(self.blocked(profile))
         items = items | {item_id} if blocked else items - {item_id}
         self.history.set_setting(BLOCKED_KEY, json.dumps(sorted(items)), profile=profile)
+        return sorted(items)
 
     def blocked(self, profile: str | None) -> list[str]:
         """Item ids blocked for ``profile``."""
@@ -175,7 +171,7 @@ class Recommender:
             self._fusion = self.bundle.load_model("fusion", self.backends, self.threads)
         return self._fusion
 
-    def add_local_item(self, source: str | Path | np.ndarray, title: str, tags: Iterable[str] = (), kind: str | None = None,
+    def add_item(self, source: str | Path | np.ndarray, title: str, tags: Iterable[str] = (), kind: str | None = None,
                        description: str = "", profile: str | None = None, item_id: str | None = None) -> str:
         """Describe content the device found itself and make it recommendable at once.
 
@@ -231,44 +227,8 @@ class Recommender:
 
     # -- ranking ---------------------------------------------------------------------------
 
-    def user_vector(self, profile: str, context: Context, local: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray | None, list[str], np.ndarray]:
-        """The interest model's vector for ``profile`` now, with the ids of its positive history
-        (oldest first) and their vectors. ``None`` when the profile has no usable history."""
-        local = local or {}
-        events = self.history.recent(profile, self.bundle.history_len * 2)
-        ids = [e.item_id for e in reversed(events) if e.kind in POSITIVE_KINDS and (e.item_id in self.bundle.index or e.item_id in local)]
-        ids = ids[-self.bundle.history_len :]
-        if not ids:
-            return None, [], np.zeros((0, self.bundle.embedding_dim), np.float32)
-        vecs = self._vectors(ids, local)
-        out = self.interest.run(interest_feed(vecs, [np.arange(len(ids))], context.vector()[None], self.bundle.history_len))
-        return out[0], ids, vecs
-
-    def _vectors(self, ids: Sequence[str], local: dict[str, np.ndarray]) -> np.ndarray:
-        out = np.zeros((len(ids), self.bundle.embedding_dim), np.float32)
-        cat = [(j, self.bundle.index[i]) for j, i in enumerate(ids) if i in self.bundle.index]
-        if cat:
-            js, rows = zip(*cat)
-            out[list(js)] = self.bundle.item_embeddings(np.array(rows))
-        for j, i in enumerate(ids):
-            if i in local:
-                out[j] = local[i]
-        return out
-
-    def _allowed(self, profile: str, context: Context) -> np.ndarray:
-        """Catalogue rows the filters let through (age, availability, device kind)."""
-        b = self.bundle
-        ok = np.ones(len(b.items), bool)
-        limit = self.history.age_limit(profile)
-        if limit is not None:
-            ok &= b.age_ratings <= limit
-        now = context.timestamp if context.timestamp is not None else time.time()
-        ok &= (b.available_from <= now) & (now < b.available_until)
-        if context.device == "speaker":
-            ok[b.video_rows] = False
-        return ok
-
-    def recommend(self, profile: str | None = None, k: int = 10, context: Context | None = None) -> list[Recommendation]:
+    def recommend(self, profile: str | None = None, k: int = DEFAULT_K, context: Context | None = None,
+                  device: str = "tv", timestamp: float | None = None) -> list[Recommendation]:
         """Top-``k`` items (catalogue and local) for ``profile``, best first, each with a reason.
 
         Left out: what the profile just watched, finished, skipped, disliked or blocked; items
@@ -277,95 +237,85 @@ class Recommender:
         per tag) and holds an exploration slot (see :class:`~edge.ranking.RankingConfig`). A
         profile without positive history gets the bundle's popularity for the hour and device.
 
-        :raises HistoryError: an unknown profile (create it with ``history.add_profile`` or
-            ``record`` first).
+        :param context: the request context; by default ``Context.at(timestamp, device)``.
+        :param device: ``tv`` or ``speaker`` (used when ``context`` is None).
+        :param timestamp: Unix s of the request (used when ``context`` is None; now when None).
+        :raises HistoryError: an unknown profile (create it with :meth:`add_profile` or
+            :meth:`record` first).
         """
         profile = self._profile(profile)
-        context = context or Context.at()
-        cfg, b = self.ranking, self.bundle
+        context = context or Context.at(timestamp, device)
         t0 = time.perf_counter()
-        allowed = self._allowed(profile, context)  # raises HistoryError for an unknown profile
-        # Local items embedded by another bundle (another dimension) wait for re-embedding.
-        local_items = [it for it in self.history.local_items(profile) if it.dim == b.embedding_dim]
-        everything = {it.item_id: it.embedding for it in local_items}
-        if context.device == "speaker":
-            local_items = [it for it in local_items if it.kind == "audio"]
-        local = {it.item_id: it.embedding for it in local_items}
-        user, hist_ids, hist_vecs = self.user_vector(profile, context, everything)
+        user = self._user_state(profile, context)  # raises HistoryError for an unknown profile
         t1 = time.perf_counter()
+        timings: dict[str, float] = {}
+        recs = rank(self.bundle, self.scorer, user, context, k, self.ranking, timings=timings)
+        self.timings = {"user_vector_s": t1 - t0, **timings, "total_s": time.perf_counter() - t0}
+        return recs
 
+    def _user_state(self, profile: str, context: Context) -> UserState:
+        """Everything :func:`edge.ranking.rank` needs to know about ``profile``, read from the history."""
+        b = self.bundle
+        age_limit = self.history.age_limit(profile)  # raises HistoryError for an unknown profile
+        # Local items embedded by another bundle (another dimension) wait for re-embedding.
+        local = [LocalCandidate(it.item_id, it.embedding, it.kind, it.title)
+                 for it in self.history.local_items(profile) if it.dim == b.embedding_dim]
+        events = self.history.recent(profile, b.history_len * 2)
+        vector, hist_ids, hist_vecs = user_vector(self.interest, b, b.history_len, events, context,
+                                                  {it.item_id: it.embedding for it in local})
         feedback = self.history.recent(profile, FEEDBACK_WINDOW, kinds=[*NEGATIVE_KINDS, "complete"])
         gone = {e.item_id for e in feedback} | set(hist_ids) | set(self.blocked(profile))
-        negative_ids = list(dict.fromkeys(e.item_id for e in feedback if e.kind in NEGATIVE_KINDS))[: b.history_len]
-        exclude = np.array(sorted({b.index[i] for i in gone if i in b.index}), dtype=np.int64)
-        exclude = np.union1d(exclude, np.flatnonzero(~allowed))
-        local_ids = [i for i in local if i not in gone]
-        local_vecs = np.stack([local[i] for i in local_ids]) if local_ids else np.zeros((0, b.embedding_dim), np.float32)
+        return UserState(profile, vector, hist_ids, hist_vecs, gone, negative_history(feedback, b.history_len), age_limit, local)
 
-        if user is None:
-            scores, local_scores = self._prior_scores(context), np.full(len(local_ids), -np.inf, np.float32)
-        else:
-            scores = self.scorer.scores(user)
-            local_scores = local_vecs @ user
-        pool = top_k(scores, cfg.candidates, exclude)
-        # Candidates: catalogue rows then local items, one index space for the re-ranker.
-        ids = b.items.item_ids
-        cand_ids = [ids[r] for r in pool] + local_ids
-        cand_scores = np.concatenate([scores[pool], local_scores]).astype(np.float32)
-        keep = np.isfinite(cand_scores)
-        cand_ids = [c for c, ok in zip(cand_ids, keep) if ok]
-        cand_scores = cand_scores[keep]
-        cand_vecs = self._vectors(cand_ids, local)
-        if user is not None and negative_ids:
-            cand_scores = cand_scores - negative_penalty(cand_vecs, self._vectors(negative_ids, everything), cfg.negative_weight)
-        t2 = time.perf_counter()
+    # -- the household ---------------------------------------------------------------------
 
-        order = np.argsort(-cand_scores, kind="stable")
-        explore = min(cfg.explore_slots, max(k - 1, 0)) if user is not None else 0
-        head = order[: max(cfg.candidates, k)]
-        tags = [b.items.tags[b.index[c]] if c in b.index else () for c in cand_ids]
-        picked = head[mmr(cand_scores[head], cand_vecs[head], k - explore, cfg.mmr_lambda, [tags[i] for i in head], cfg.tag_cap)]
-        chosen = list(picked)
-        reasons: dict[int, str] = {}
-        if explore:
-            rest = [i for i in order[k - explore : cfg.explore_depth] if i not in set(chosen)]
-            # Deterministic per profile and hour: the list is stable while the user browses.
-            seed = int.from_bytes(hashlib.sha256(f"{profile}\x1f{context.weekday}\x1f{context.hour}".encode()).digest()[:8], "little")
-            rng = np.random.default_rng(seed)
-            for j in rng.permutation(len(rest))[:explore]:
-                chosen.append(rest[j])
-                reasons[rest[j]] = "something different"
-        if user is None:
-            for i in chosen:
-                reasons[i] = "popular at this hour"
-        else:
-            todo = [i for i in chosen if i not in reasons]
-            every = self.history.local_items(profile) if any(h not in b.index for h in hist_ids) else []
-            titles = [self._title(h, every) for h in hist_ids]
-            kinds = [self._kind(h, every) for h in hist_ids]
-            for i, text in zip(todo, explain(np.array(todo), cand_vecs[todo], hist_vecs, titles, kinds)):
-                reasons[i] = text
-        t3 = time.perf_counter()
-        self.timings = {"user_vector_s": t1 - t0, "scoring_s": t2 - t1, "rerank_s": t3 - t2, "total_s": t3 - t0}
-        return [Recommendation(cand_ids[i], self._title(cand_ids[i], local_items), self._kind(cand_ids[i], local_items),
-                               float(cand_scores[i]), reasons[i]) for i in chosen]
+    def add_profile(self, profile: str, age_limit: int | None = None) -> int | None:
+        """Create ``profile`` (a person in the household) with an optional age limit in years.
 
-    def _title(self, item_id: str, local_items: Sequence) -> str:
-        if item_id in self.bundle.index:
-            return self.bundle.items.titles[self.bundle.index[item_id]]
-        return next((it.title or item_id for it in local_items if it.item_id == item_id), item_id)
+        An existing profile keeps the limit it has.
 
-    def _kind(self, item_id: str, local_items: Sequence) -> str:
-        if item_id in self.bundle.index:
-            return "audio" if self.bundle.items.is_audio[self.bundle.index[item_id]] else "video"
-        return next((it.kind or "video" for it in local_items if it.item_id == item_id), "video")
+        :returns: the profile's stored age limit.
+        :raises HistoryError: a malformed id or age limit.
+        """
+        self.history.add_profile(profile, age_limit=age_limit)
+        return self.history.age_limit(profile)
 
-    def _prior_scores(self, context: Context) -> np.ndarray:
-        """Cold start: the bundle's popularity for this device kind and hour."""
-        priors = self.bundle.priors
-        scores = np.full(len(self.bundle.items), -np.inf, dtype=np.float32)
-        ranked = (priors.get("by_device_hour", {}).get(context.device, {}).get(str(context.hour))
-                  or priors.get("by_hour", {}).get(str(context.hour)) or priors.get("global", []))
-        for row, weight in ranked:
-            scores[int(row)] = float(weight)
-        return scores
+    def profiles(self) -> list[str]:
+        """Every profile in the history, the built-in guest included."""
+        return self.history.profiles()
+
+    def recent(self, profile: str | None = None, n: int = 20, kinds: Iterable[str] | None = None) -> list[Event]:
+        """The last ``n`` events of ``profile``, newest first (``kinds``: only these).
+
+        :raises HistoryError: an unknown profile or kind.
+        """
+        return self.history.recent(self._profile(profile), n, kinds=kinds)
+
+    def forget(self, profile: str) -> Forgotten:
+        """Remove everything stored about ``profile``: events, counts, local items it owns,
+        settings and the profile itself, with the freed pages overwritten.
+
+        :raises HistoryError: an unknown profile, or a write that failed.
+        """
+        return self.history.forget(profile)
+
+    def export(self, profile: str, path: str | Path | None = None) -> dict[str, Any]:
+        """Everything stored about ``profile`` as a JSON-ready dict (also written to ``path``).
+
+        :raises HistoryError: an unknown profile, or a path that cannot be written.
+        """
+        return self.history.export(profile, path)
+
+    def health(self) -> dict[str, Any]:
+        """What is running: edgerec's version, the bundle (id, creation time, items, dimension),
+        the interest model's backend and the history file (and where a damaged one was moved)."""
+        from edge import __version__
+        from edge.install import bundle_id
+
+        b = self.bundle
+        recovered = self.history.recovered_from
+        return {"version": __version__,
+                "bundle": {"id": bundle_id(b.root, b.manifest), "created_at": b.manifest.get("created_at"),
+                           "items": len(b.items), "embedding_dim": b.embedding_dim},
+                "backend": self.interest.backend,
+                "history": {"path": str(self.history.path), "recovered_from": str(recovered) if recovered else None}}

@@ -243,7 +243,7 @@ def _record(rec: Recommender, profile: str, item_id: str, kind: str, at: float |
 
 def _add_item(rec: Recommender, source: str, title: str, tags: list[str], kind: str | None, description: str,
               profile: str | None, item_id: str | None) -> dict[str, Any]:
-    return {"item_id": rec.add_local_item(Path(source), title, tags=tags, kind=kind, description=description,
+    return {"item_id": rec.add_item(Path(source), title, tags=tags, kind=kind, description=description,
                                           profile=profile, item_id=item_id)}
 
 

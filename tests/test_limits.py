@@ -1,4 +1,4 @@
-"""Resource limits from the device profile: media size and duration for add_local_item
+"""Resource limits from the device profile: media size and duration for Recommender.add_item
 (checked before anything is decoded), request size and rate for ``edgerec serve``, and the
 catalogue cap that sizes memory."""
 
@@ -44,15 +44,15 @@ def test_media_file_over_the_byte_limit_is_refused_before_decoding(rec, tmp_path
     rec.limits = ResourceLimits(max_media_bytes=4096)
     _no_decoding(monkeypatch)
     with pytest.raises(FeatureError, match=r"big\.wav: \d+ bytes; the device profile allows 4096 \(limits\.max_media_bytes\)"):
-        rec.add_local_item(path, "too big")
+        rec.add_item(path, "too big")
     folder = tmp_path / "stills"
     folder.mkdir()
     for i in range(3):
         (folder / f"{i}.png").write_bytes(b"\x89PNG" + bytes(2000))
     with pytest.raises(FeatureError, match="limits.max_media_bytes"):
-        rec.add_local_item(folder, "too many stills")
+        rec.add_item(folder, "too many stills")
     with pytest.raises(FeatureError, match=r"frames of 6912 bytes.*limits\.max_media_bytes"):
-        rec.add_local_item(np.zeros((4, 18, 32, 3), np.uint8), "too many frames")
+        rec.add_item(np.zeros((4, 18, 32, 3), np.uint8), "too many frames")
     assert rec.history.local_items(None) == []
 
 
@@ -62,10 +62,10 @@ def test_audio_longer_than_the_duration_limit_is_refused_before_decoding(rec, tm
     with monkeypatch.context() as m:
         _no_decoding(m)
         with pytest.raises(FeatureError, match=r"long\.wav: declares 3\.0 s of audio; the device profile allows 2\.5 s"):
-            rec.add_local_item(path, "too long")
+            rec.add_item(path, "too long")
     assert rec.history.local_items(None) == []
     # Within both limits, the same call embeds and stores the item.
-    item = rec.add_local_item(_wav(tmp_path / "short.wav", 2.0), "short enough")
+    item = rec.add_item(_wav(tmp_path / "short.wav", 2.0), "short enough")
     assert [it.item_id for it in rec.history.local_items(None)] == [item]
 
 
@@ -74,7 +74,7 @@ def test_open_with_a_device_profile_applies_its_media_limits(tiny_build, tmp_pat
     with Recommender.open(tiny_build.bundle, tmp_path / "h.db", device_profile=prof) as r:
         assert r.limits == prof.limits
         with pytest.raises(FeatureError, match="limits.max_media_bytes"):
-            r.add_local_item(_wav(tmp_path / "a.wav", 1.0), "over 2 kB")
+            r.add_item(_wav(tmp_path / "a.wav", 1.0), "over 2 kB")
     with Recommender.open(tiny_build.bundle, tmp_path / "h2.db") as r:
         assert r.limits is None  # no profile: no media limits beyond the decoders' own checks
 

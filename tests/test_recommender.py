@@ -175,10 +175,10 @@ def test_local_item_is_embedded_on_device_and_recommendable(rec, tmp_path):
     t = np.arange(rate * 2) / rate
     path = tmp_path / "recording.wav"
     sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
-    item = rec.add_local_item(path, "My calm recording", tags=["calm"])
+    item = rec.add_item(path, "My calm recording", tags=["calm"])
     assert item.startswith("local:") and rec.history.local_items(None)[0].kind == "audio"
     frames = np.full((4, 18, 32, 3), 200, np.uint8)
-    show = rec.add_local_item(frames, "Home video", profile="alice")
+    show = rec.add_item(frames, "Home video", profile="alice")
     watch(rec, "alice", group(rec, 0)[:4])
     ctx = Context.at(NOW + 3600)
     everything = rec.recommend("alice", k=100, context=ctx)
@@ -186,14 +186,14 @@ def test_local_item_is_embedded_on_device_and_recommendable(rec, tmp_path):
     assert item in ids and show in ids
     found = next(r for r in everything if r.item_id == item)
     assert found.title == "My calm recording" and found.kind == "audio"
-    user, _, _ = rec.user_vector("alice", ctx)
+    user = rec._user_state("alice", ctx).vector
     emb = next(it.embedding for it in rec.history.local_items("alice") if it.item_id == item)
     assert found.score == pytest.approx(float(emb @ user), abs=1e-4)
     assert show not in [r.item_id for r in rec.recommend("alice", k=100, context=Context(8, 0, "speaker", NOW))]
     rec.record("alice", item, "complete", timestamp=NOW + 4000)  # local items take events too
     assert item not in [r.item_id for r in rec.recommend("alice", k=100, context=ctx)]
     with pytest.raises(FeatureError):
-        rec.add_local_item(tmp_path / "missing.wav", "nothing")
+        rec.add_item(tmp_path / "missing.wav", "nothing")
 
 
 def test_record_refuses_unknown_item(rec):
@@ -240,6 +240,6 @@ def test_install_record_add_item_recommend_all_offline(tiny_build, tmp_path, no_
     with Recommender.open(tmp_path / "store", tmp_path / "h.db") as r:
         watch(r, "alice", group(r, 0)[:4])
         frames = np.full((4, 18, 32, 3), 40, np.uint8)
-        local = r.add_local_item(frames, "Night recording")
+        local = r.add_item(frames, "Night recording")
         ids = [x.item_id for x in r.recommend("alice", k=50, context=Context.at(NOW + 3600))]
     assert ids and local in ids

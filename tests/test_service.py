@@ -134,7 +134,7 @@ def test_recommend_record_and_add_item_match_the_facade(tiny_build, rec, short_d
     assert added["item_id"] in [r["item_id"] for r in served]
     assert speaker == [dataclasses.asdict(r) for r in rec.recommend("alice", k=5, context=Context.at(NOW + 3600, "speaker"))]
     with Recommender.open(tiny_build.bundle, tmp_path / "direct.db", backends=["onnx"]) as other:
-        assert other.add_local_item(source, "My calm recording", tags=["calm"], profile="alice") == added["item_id"]
+        assert other.add_item(source, "My calm recording", tags=["calm"], profile="alice") == added["item_id"]
         np.testing.assert_array_equal(other.history.local_items("alice")[0].embedding, rec.history.local_items("alice")[0].embedding)
 
 

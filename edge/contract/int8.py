@@ -12,6 +12,11 @@ import numpy as np
 
 #: Largest magnitude of a quantised value: symmetric, so -128 is never used.
 INT8_MAX = 127
+#: Largest magnitude of a quantised query. The integer scorer multiplies the offset-binary
+#: catalogue (uint8, up to 255) by the query; x86 CPUs without VNNI (AVX2 only) add pairs of
+#: those products in int16 and saturate above 32,767, so the query keeps to 7 bits
+#: (2 x 255 x 63 = 32,130). ARM's dot-product kernels do not need it; it costs nothing there.
+QUERY_MAX = 63
 
 
 def quantize_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -33,7 +38,7 @@ def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 
 def quantize_query(v: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """One query vector as int8 for the integer scorer: ``v ≈ q * step``.
+    """One query vector as int8 for the integer scorer: ``v ≈ q * step``, ``|q| <= QUERY_MAX``.
 
     :param v: ``(d,)`` float.
     :returns: ``(q, step)`` with ``q`` int8 ``(d,)``, or None when ``v`` is all zero or not
@@ -43,5 +48,5 @@ def quantize_query(v: np.ndarray) -> tuple[np.ndarray, float] | None:
     peak = float(np.abs(v).max()) if v.size else 0.0
     if peak == 0.0 or not np.isfinite(peak):
         return None
-    step = peak / INT8_MAX
-    return np.clip(np.rint(v / step), -INT8_MAX, INT8_MAX).astype(np.int8), step
+    step = peak / QUERY_MAX
+    return np.clip(np.rint(v / step), -QUERY_MAX, QUERY_MAX).astype(np.int8), step
