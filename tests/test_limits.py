@@ -16,7 +16,7 @@ from edge.errors import EdgeError, FeatureError, ProfileError
 from edge.profiles import ResourceLimits, load_profile
 from edge.recommender import Recommender
 from edge.service import Limits
-from edge.service_cli import register, request_limits
+from edge.cli.serve import register, request_limits
 
 
 @pytest.fixture

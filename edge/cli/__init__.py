@@ -13,7 +13,7 @@ from typing import Sequence
 from edge.errors import EdgeError
 
 #: Modules with a ``register(subparsers)`` function for device-side command groups.
-DEVICE_COMMAND_MODULES: tuple[str, ...] = ("edge.features.cli", "edge.history_cli", "edge.service_cli", "edge.bench_cli", "edge.package")
+DEVICE_COMMAND_MODULES: tuple[str, ...] = ("edge.cli.features", "edge.cli.history", "edge.cli.serve", "edge.cli.bench", "edge.package")
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
