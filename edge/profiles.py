@@ -84,7 +84,7 @@ class SecuritySettings:
 
     ``require_signature``: refuse a bundle without a valid ``manifest.sig`` from a trusted key.
     ``trusted_keys_dir``: folder of ``*.pub`` keys (and ``revoked.txt``), see
-    :class:`edge.signing.TrustedKeys`; ``None`` when the profile names none. A relative path in
+    :class:`edge.bundle.signing.TrustedKeys`; ``None`` when the profile names none. A relative path in
     the TOML is resolved against the profile's folder.
     """
 
@@ -149,14 +149,14 @@ class DeviceProfile:
 
     def bundle_options(self) -> dict[str, Any]:
         """Keyword arguments for :meth:`edge.bundle.Bundle.open` and
-        :class:`edge.install.BundleStore`: ``trusted_keys`` (read from
+        :class:`edge.bundle.store.BundleStore`: ``trusted_keys`` (read from
         ``security.trusted_keys_dir``, None when the profile names no folder) and
         ``require_signature``.
 
         :raises BundleError: the keys folder is missing, empty or holds an invalid key (see
-            :meth:`edge.signing.TrustedKeys.from_dir`).
+            :meth:`edge.bundle.signing.TrustedKeys.from_dir`).
         """
-        from edge.signing import TrustedKeys
+        from edge.bundle.signing import TrustedKeys
 
         folder = self.security.trusted_keys_dir
         keys = TrustedKeys.from_dir(folder) if folder is not None else None

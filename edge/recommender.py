@@ -86,7 +86,7 @@ class Recommender:
              device_profile: "DeviceProfile | None" = None) -> "Recommender":
         """Verify ``bundle`` and open (or create) the SQLite history ``db``.
 
-        :param bundle: a bundle folder, or a bundle store root (see :mod:`edge.install`),
+        :param bundle: a bundle folder, or a bundle store root (see :mod:`edge.bundle.store`),
             meaning the store's active bundle.
         :param profile: the default profile for calls that name none.
         :param device_profile: a :class:`~edge.profiles.DeviceProfile`; its threads, backend
@@ -99,7 +99,7 @@ class Recommender:
         :raises HistoryError: the database cannot be opened.
         :raises BackendError: no backend can run the bundle's models.
         """
-        from edge.install import resolve_bundle
+        from edge.bundle.store import resolve_bundle
 
         trust = device_profile.bundle_options() if device_profile is not None else {}
         b = Bundle.open(resolve_bundle(bundle), **trust)
@@ -310,7 +310,7 @@ class Recommender:
         """What is running: edgerec's version, the bundle (id, creation time, items, dimension),
         the interest model's backend and the history file (and where a damaged one was moved)."""
         from edge import __version__
-        from edge.install import bundle_id
+        from edge.bundle.store import bundle_id
 
         b = self.bundle
         recovered = self.history.recovered_from

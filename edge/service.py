@@ -738,7 +738,7 @@ class Service:
     def _health_doc(self) -> dict[str, Any]:
         if self._health is None:
             from edge import __version__
-            from edge.install import bundle_id
+            from edge.bundle.store import bundle_id
 
             b = self.recommender.bundle
             self._health = {"version": __version__,

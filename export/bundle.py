@@ -20,7 +20,7 @@ from edge.bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, sha256_file
 from edge.context import CONTEXT_DIM, hour_weekday
 from edge.contract.int8 import quantize_rows
 from edge.features import FeatureSpec
-from edge.signing import SIGNATURE
+from edge.bundle.format import SIGNATURE
 from export.data.contract import Item
 
 

@@ -1,4 +1,4 @@
-"""Signing bundles on the server: ed25519 keys and ``manifest.sig`` (see :mod:`edge.signing`).
+"""Signing bundles on the server: ed25519 keys and ``manifest.sig`` (see :mod:`edge.bundle.signing`).
 
     >>> key = generate_key("keys/2026-a")          # keys/2026-a.pem (0600) and keys/2026-a.pub
     >>> sign_bundle("bundle/", key.private_path)   # writes bundle/manifest.sig, returns the key id
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from edge.bundle import MANIFEST, Bundle
 from edge.errors import BundleError
-from edge.signing import SIGNATURE, SIGNATURE_FORMAT, SIGNATURE_VERSION, key_id
+from edge.bundle.signing import SIGNATURE, SIGNATURE_FORMAT, SIGNATURE_VERSION, key_id
 
 __all__ = ["GeneratedKey", "generate_key", "sign_bundle"]
 

@@ -649,7 +649,7 @@ def fuzz_bundles(bundle: Path, archive: Path, work: Path, tally: Tally, seed: in
     """Every bundle mutation through Bundle.open (folders) and BundleStore.install (folders and
     archives), checking after each install attempt that the original bundle is still active."""
     from edge.bundle import Bundle
-    from edge.install import BundleStore
+    from edge.bundle.store import BundleStore
 
     rng = random.Random(seed)
     store = BundleStore(work / "store", backends=["onnx"])

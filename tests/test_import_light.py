@@ -29,7 +29,7 @@ def test_recommending_does_not_load_decoders():
     """Opening a bundle and recommending need no scipy, decoders or speech features: a device
     pays for them only when it describes new content."""
     code = (
-        "import sys, edge.recommender, edge.bundle, edge.install;"
+        "import sys, edge.recommender, edge.bundle, edge.bundle.store;"
         "from edge.features import FeatureSpec; FeatureSpec().hash();"
         "print(sorted(m for m in ('scipy', 'soundfile', 'python_speech_features', 'av') if m in sys.modules))"
     )

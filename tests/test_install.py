@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-import edge.install
+import edge.bundle.archive
+import edge.bundle.store
 from edge.bundle import MANIFEST, Bundle, sha256_file
 from edge.cli import main
 from edge.errors import BundleError
-from edge.install import BundleStore, InstallLimits, resolve_bundle, smoke_query
+from edge.bundle import BundleStore, InstallLimits, resolve_bundle, smoke_query
 from export.bundle import pack_archive
 
 # ------------------------------------------------------------------------------------------------
@@ -53,7 +54,7 @@ def _tar_of(folder: Path) -> Path:
 
 
 def _id(folder: Path) -> str:
-    return edge.install.bundle_id(folder, json.loads((folder / MANIFEST).read_text()))
+    return edge.bundle.store.bundle_id(folder, json.loads((folder / MANIFEST).read_text()))
 
 
 @pytest.fixture
@@ -217,7 +218,7 @@ def test_compressed_archive_is_refused(store, bundles, tmp_path):
 
 
 def test_manifest_over_the_limit_is_refused_before_it_is_read(store, bundles, monkeypatch):
-    monkeypatch.setattr(edge.install, "MAX_MANIFEST_BYTES", 100)
+    monkeypatch.setattr(edge.bundle.archive, "MAX_MANIFEST_BYTES", 100)
     with pytest.raises(BundleError, match="manifest.json is .* bytes, over the 100 byte limit"):
         store.install(_tar_of(bundles["b"]))
     _assert_untouched(store, _id(bundles["a"]))
@@ -451,7 +452,7 @@ def test_cli_install_list_rollback(tmp_path, bundles, capsys):
 _CHILD = """
 import sys, time
 import onnxruntime, ai_edge_litert.interpreter  # loaded before 'ready' so the kill window is the install itself
-from edge.install import BundleStore
+from edge.bundle.store import BundleStore
 store = BundleStore(sys.argv[1])
 print("ready", flush=True)
 sys.stdin.readline()

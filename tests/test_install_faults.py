@@ -1,5 +1,5 @@
 """Power loss during a bundle install, at each phase: a child process installs (or rolls back)
-and ``os._exit``s the moment :mod:`edge.install` reaches a named phase, skipping every
+and ``os._exit``s the moment :mod:`edge.bundle.store` reaches a named phase, skipping every
 ``finally`` and cleanup as a power cut would. The old bundle must still be active for a kill
 before the pointer is replaced, the new one fully active for a kill after it; the next
 :class:`BundleStore` open removes every leftover and the store installs again.
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-import edge.install
+import edge.bundle.store
 from edge.bundle import MANIFEST, Bundle
-from edge.install import BundleStore, smoke_query
+from edge.bundle import BundleStore, smoke_query
 from export.bundle import pack_archive
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,14 +28,14 @@ KILLED = 77
 # Exits with KILLED at the phase named in argv[3]; exit 0 means the phase was never reached.
 CHILD = r"""
 import os, sys
-import edge.install
-from edge.install import BundleStore
+import edge.bundle.store
+from edge.bundle.store import BundleStore
 
 root, source, phase, op = sys.argv[1:5]
 def hook(name):
     if name == phase:
         os._exit(77)  # no finally, no cleanup: as abrupt as a power cut for this process
-edge.install._phase_hook = hook
+edge.bundle.store._phase_hook = hook
 store = BundleStore(root)
 store.install(source) if op == "install" else store.rollback()
 """
@@ -68,7 +68,7 @@ def bundles(tiny_build, tmp_path_factory):
 
 
 def _id(folder: Path) -> str:
-    return edge.install.bundle_id(folder, json.loads((folder / MANIFEST).read_text()))
+    return edge.bundle.store.bundle_id(folder, json.loads((folder / MANIFEST).read_text()))
 
 
 def _kill_at(root: Path, phase: str, op: str = "install", source: Path | None = None) -> None:
@@ -105,7 +105,7 @@ def test_kill_at_each_install_phase_leaves_one_complete_active_bundle(phase, for
         assert new in names
     assert (root / ".current.tmp").exists() == (phase == "pointer-written")
     # A reader that takes no lock and cleans nothing already sees a complete bundle.
-    assert edge.install.resolve_bundle(root).name == (new if INSTALL_PHASES[phase] else old)
+    assert edge.bundle.store.resolve_bundle(root).name == (new if INSTALL_PHASES[phase] else old)
 
     store = BundleStore(root)  # the next open cleans up
     if INSTALL_PHASES[phase]:

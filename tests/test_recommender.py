@@ -233,7 +233,7 @@ def test_int8_scorer_matches_numpy_scoring(tiny_build):
 
 def test_install_record_add_item_recommend_all_offline(tiny_build, tmp_path, no_network):
     """The whole device path with every socket creation forbidden."""
-    from edge.install import BundleStore
+    from edge.bundle.store import BundleStore
 
     store = BundleStore(tmp_path / "store")
     store.install(tiny_build.bundle.with_name(tiny_build.bundle.name + ".tar"))

@@ -27,7 +27,7 @@ import soundfile as sf
 
 from edge.context import Context
 from edge.errors import EdgeError
-from edge.install import bundle_id
+from edge.bundle.store import bundle_id
 from edge.recommender import Recommender
 from edge.service import Limits, Service
 

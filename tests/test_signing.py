@@ -17,9 +17,9 @@ import pytest
 from edge.bundle import MANIFEST, Bundle
 from edge.cli import main
 from edge.errors import BundleError
-from edge.install import BundleStore
+from edge.bundle.store import BundleStore
 from edge.profiles import SecuritySettings, load_profile
-from edge.signing import REVOKED, SIGNATURE, TrustedKeys, load_public_key, verify_signature
+from edge.bundle.signing import REVOKED, SIGNATURE, TrustedKeys, load_public_key, verify_signature
 from export.bundle import pack_archive
 from export.signing import GeneratedKey, generate_key, sign_bundle
 

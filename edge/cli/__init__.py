@@ -63,7 +63,7 @@ def _cmd_add_item(args: argparse.Namespace) -> int:
 def _trust(args: argparse.Namespace) -> dict:
     """``trusted_keys``/``require_signature`` from ``--profile``, overridden by ``--trusted-keys``
     and ``--require-signature`` (which can add the requirement, never lift a profile's)."""
-    from edge.signing import TrustedKeys
+    from edge.bundle.signing import TrustedKeys
 
     trust: dict = {"trusted_keys": None, "require_signature": False}
     if args.profile:
@@ -78,7 +78,7 @@ def _trust(args: argparse.Namespace) -> dict:
 
 def _cmd_bundle_verify(args: argparse.Namespace) -> int:
     from edge.bundle import Bundle
-    from edge.signing import read_signature
+    from edge.bundle.signing import read_signature
 
     trust = _trust(args)
     b = Bundle.open(args.bundle, **trust)
@@ -95,7 +95,7 @@ def _cmd_bundle_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_bundle_install(args: argparse.Namespace) -> int:
-    from edge.install import BundleStore
+    from edge.bundle.store import BundleStore
 
     store = BundleStore(args.store, keep=args.keep, **_trust(args))
     before = store.history()
@@ -110,7 +110,7 @@ def _cmd_bundle_install(args: argparse.Namespace) -> int:
 
 
 def _cmd_bundle_rollback(args: argparse.Namespace) -> int:
-    from edge.install import BundleStore
+    from edge.bundle.store import BundleStore
 
     store = BundleStore(args.store, create=False)
     before = store.history()
@@ -120,7 +120,7 @@ def _cmd_bundle_rollback(args: argparse.Namespace) -> int:
 
 
 def _cmd_bundle_list(args: argparse.Namespace) -> int:
-    from edge.install import BundleStore
+    from edge.bundle.store import BundleStore
 
     entries = BundleStore(args.store, create=False).history()
     if not entries:

@@ -14,8 +14,9 @@ The manifest carries every file's sha256, so the id names the content: the same 
 installed twice gets the same id.
 
 **The pointer is a regular file, not a symlink.** It is written to ``root/.current.tmp``,
-fsynced, moved over ``root/current`` with :func:`os.replace` and the folder is fsynced, so a
-crash at any instant leaves either the old pointer or the new one. A file rather than a
+fsynced, moved over ``root/current`` with :func:`os.replace` and the folder is fsynced
+(:func:`edge.atomic.fsync_dir`), so a crash at any instant leaves either the old pointer or the
+new one. A file rather than a
 symlink because (1) one atomic write records both the active bundle and the rollback chain,
 which a link plus a second file could not keep consistent across a crash; (2) the pointer
 holds an id checked against a strict pattern, never a path, so a damaged or forged pointer
@@ -23,8 +24,8 @@ cannot send the runtime outside ``bundles/``; (3) it works on storage without sy
 vfat/exFAT cards and sticks some TVs keep app data on).
 
 An install unpacks into ``bundles/.staging-XXXX`` (never anywhere else), verifies with
-:meth:`edge.bundle.Bundle.open`, runs :func:`smoke_query`, renames the staging folder to
-``bundles/ID``, and only then replaces the pointer. Until that replace, the active bundle is
+:meth:`edge.bundle.Bundle.open`, runs :func:`edge.bundle.smoke.smoke_query`, renames the staging
+folder to ``bundles/ID``, and only then replaces the pointer. Until that replace, the active bundle is
 untouched; after it, the new bundle is complete on disk. Leftovers of a killed install are
 removed the next time a store is opened.
 """
@@ -33,42 +34,36 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import importlib.util
 import json
 import os
 import re
 import shutil
-import stat
-import tarfile
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-import numpy as np
-
-from edge.contract.inputs import interest_feed
-from edge.backends import BACKENDS, load_model
-from edge.bundle import MANIFEST, MAX_MANIFEST_BYTES, Bundle, read_manifest, sha256_file
-from edge.context import Context
-from edge.errors import BackendError, BundleError
+from edge.atomic import fsync_dir
+from edge.backends import BACKENDS
+from edge.bundle.archive import InstallLimits, copy_bundle_folder, unpack_archive, write_all
+from edge.bundle.format import MANIFEST, sha256_file
+from edge.bundle.manifest import read_manifest
+from edge.bundle.reader import Bundle
+from edge.bundle.signing import TrustedKeys
+from edge.bundle.smoke import smoke_query
+from edge.errors import BundleError
 from edge.features.spec import FeatureSpec
-from edge.signing import MAX_SIGNATURE_BYTES, SIGNATURE, TrustedKeys
 
-__all__ = ["BundleStore", "InstalledBundle", "InstallLimits", "resolve_bundle", "smoke_query", "unpack_archive", "copy_bundle_folder"]
+__all__ = ["BundleStore", "InstalledBundle", "InstallLimits", "resolve_bundle", "bundle_id"]
 
 POINTER = "current"
 BUNDLES = "bundles"
 STORE_FORMAT = "edgerec-store"
 STORE_VERSION = 1
 _ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,79}")
-_CHUNK = 1 << 20
-# tar headers (512 B each, a PAX record may add two) plus end-of-archive padding
-_TAR_OVERHEAD_PER_MEMBER = 4 * 512
-_TAR_OVERHEAD = 20 * 512
 
 #: Test hook, None in production: called with the name of each install phase just reached
 #: ("unpacked", "verified", "renamed", "pointer-written", "pointer-replaced", "switched") so a
@@ -79,21 +74,6 @@ _phase_hook: Callable[[str], None] | None = None
 def _phase(name: str) -> None:
     if _phase_hook is not None:
         _phase_hook(name)
-
-
-@dataclass(frozen=True)
-class InstallLimits:
-    """Bounds on what an install may write; anything larger is refused before it is unpacked.
-
-    :param max_total_bytes: sum of the sizes the manifest declares (default 2 GiB).
-    :param max_member_bytes: largest single file (default 2 GiB). Every member must also be
-        exactly the size the manifest declares for it.
-    :param max_members: files in the bundle, manifest included (default 10,000).
-    """
-
-    max_total_bytes: int = 2 * 1024**3
-    max_member_bytes: int = 2 * 1024**3
-    max_members: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -135,293 +115,14 @@ def resolve_bundle(path: str | Path) -> Path:
     raise BundleError(f"{path}: neither a bundle folder (no {MANIFEST}) nor a bundle store (no '{POINTER}' pointer)")
 
 
-def smoke_query(bundle: Bundle, backends: Sequence[str] = BACKENDS, threads: int = 1) -> dict[str, list[str]]:
-    """Load the ``interest`` and ``fusion`` models and run each once on plausible inputs of
-    the bundle's shapes, then score a few catalogue rows with the user vector.
-
-    Every backend in ``backends`` that has a file in the bundle and whose runtime is installed
-    on this device must load and answer with finite vectors of the bundle's embedding size;
-    a backend whose runtime is absent is skipped, but each model needs at least one.
-
-    :param backends: backend names in the device's order (e.g. ``("onnx", "tflite")``).
-    :param threads: intra-op threads for each backend.
-    :returns: model name -> backends that answered.
-    :raises BundleError: naming the model, backend and what went wrong.
-    """
-    dim, length = bundle.embedding_dim, bundle.history_len
-    n = len(bundle.items)
-    if n == 0:
-        raise BundleError(f"{bundle.root}: the catalogue is empty; nothing could be recommended")
-    ctx = Context(hour=20, weekday=4).vector()
-    if int(bundle.manifest["context_dim"]) != ctx.size:
-        raise BundleError(
-            f"{bundle.root}: bundle expects context_dim {bundle.manifest['context_dim']}, this edgerec encodes {ctx.size}; "
-            "install a bundle built for this edgerec version"
-        )
-    # A plausible history: the first few catalogue items.
-    real = min(n, length, 4)
-    inputs = {
-        "interest": interest_feed(bundle.item_embeddings(np.arange(real)), [np.arange(real)], ctx[None], length),
-        "fusion": {"features": np.zeros((1, bundle.feature_spec.item_dim), np.float32)},
-    }
-    answered: dict[str, list[str]] = {}
-    user = None
-    for name, feed in inputs.items():
-        paths = bundle.model_paths(name)
-        input_names = bundle.manifest["models"][name]["inputs"]
-        answered[name] = []
-        for backend in backends:
-            if backend not in paths or not _runtime_installed(backend):
-                continue
-            where = f"{bundle.root}: model '{name}' on {backend} ({paths[backend].name})"
-            try:
-                out = load_model({backend: paths[backend]}, [backend], threads, input_names=input_names).run(feed)
-            except BackendError as exc:
-                raise BundleError(f"{where} fails the smoke query: {exc}") from None
-            vec = np.asarray(out, dtype=np.float32).reshape(-1)
-            if vec.size != dim:
-                raise BundleError(f"{where} returned {vec.size} values, expected embedding_dim {dim}")
-            if not np.all(np.isfinite(vec)):
-                raise BundleError(f"{where} returned non-finite values on a plausible input")
-            answered[name].append(backend)
-            if name == "interest" and user is None:
-                user = vec
-        if not answered[name]:
-            raise BundleError(
-                f"{bundle.root}: no backend on this device can run model '{name}' "
-                f"(bundle has {sorted(paths)}, device order {list(backends)}); install onnxruntime or ai-edge-litert"
-            )
-    # The last row too: proves the memory map spans the file, not only its first pages.
-    rows = np.unique(np.r_[np.arange(min(n, 8)), n - 1])
-    scores = bundle.item_embeddings(rows) @ user
-    if not np.all(np.isfinite(scores)):
-        raise BundleError(f"{bundle.root}: catalogue scores are not finite (check catalog/scales.npy)")
-    return answered
-
-
-def _runtime_installed(backend: str) -> bool:
-    modules = {"onnx": ("onnxruntime",), "tflite": ("ai_edge_litert", "tflite_runtime")}.get(backend, ())
-    return any(importlib.util.find_spec(m) is not None for m in modules)
-
-
-# ---------------------------------------------------------------------------------------------
-# Unpacking: an archive or a folder into a fresh staging folder, refusing anything unexpected.
-
-
-def _check_rel(rel: str, where: str) -> str:
-    """``rel`` if it is a plain relative POSIX path, else BundleError."""
-    if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel or len(rel) > 1024:
-        raise BundleError(f"{where}: refused path {rel!r} (empty, too long, or holds NUL or backslash)")
-    if rel.startswith("/"):
-        raise BundleError(f"{where}: refused absolute path {rel!r}; bundle paths are relative")
-    parts = rel.split("/")
-    if ".." in parts:
-        raise BundleError(f"{where}: refused path {rel!r} with a '..' component (would escape the bundle folder)")
-    if any(p in ("", ".") or len(p) > 255 for p in parts):
-        raise BundleError(f"{where}: refused path {rel!r} (empty or '.' component, or a name over 255 characters)")
-    return rel
-
-
-def _plan(manifest: dict[str, Any], limits: InstallLimits, where: str) -> dict[str, int]:
-    """The files to expect, with their declared sizes, after checking names and limits."""
-    plan: dict[str, int] = {}
-    for rel, meta in manifest["files"].items():
-        _check_rel(rel, where)
-        if rel == MANIFEST:
-            raise BundleError(f"{where}: the manifest lists itself")
-        size = meta.get("size") if isinstance(meta, dict) else None
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise BundleError(f"{where}: manifest entry for {rel} needs a non-negative integer 'size'")
-        if size > limits.max_member_bytes:
-            raise BundleError(f"{where}: {rel} declares {size} bytes, over the per-file limit of {limits.max_member_bytes}")
-        plan[rel] = size
-    if len(plan) + 1 > limits.max_members:
-        raise BundleError(f"{where}: {len(plan) + 1} files, over the limit of {limits.max_members}")
-    total = sum(plan.values())
-    if total > limits.max_total_bytes:
-        raise BundleError(f"{where}: the bundle declares {total} bytes in all, over the limit of {limits.max_total_bytes}")
-    dirs = {"/".join(rel.split("/")[:i]) for rel in plan for i in range(1, rel.count("/") + 1)}
-    clash = sorted(dirs & (set(plan) | {MANIFEST}))
-    if clash:
-        raise BundleError(f"{where}: {clash[0]} is listed both as a file and as a folder")
-    return plan
-
-
-def _check_space(staging: Path, need: int, where: str) -> None:
-    free = shutil.disk_usage(staging).free
-    if need > free:
-        raise BundleError(f"{where}: needs {need} bytes, {free} free under {staging.parent}; free space or remove old bundles")
-
-
-def _write_member(staging: Path, rel: str, src: IO[bytes], size: int, where: str) -> None:
-    """Copy exactly ``size`` bytes of ``src`` to ``staging/rel``, creating a new regular file."""
-    target = staging.joinpath(*rel.split("/"))
-    # Names are already checked; this is a second guard so no bug can write outside staging.
-    if os.path.commonpath([os.path.abspath(target), os.path.abspath(staging)]) != os.path.abspath(staging):
-        raise BundleError(f"{where}: refused path {rel!r} (outside the staging folder)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(target, flags, 0o644)
-    try:
-        left = size
-        while left > 0:
-            block = src.read(min(_CHUNK, left))
-            if not block:
-                raise BundleError(f"{where}: {rel} ends after {size - left} of its {size} bytes; the source is truncated")
-            _write_all(fd, block)
-            left -= len(block)
-        if src.read(1):
-            raise BundleError(f"{where}: {rel} is larger than the {size} bytes the manifest declares")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def unpack_archive(archive: str | Path, staging: str | Path, limits: InstallLimits = InstallLimits()) -> dict[str, Any]:
-    """Unpack a bundle ``.tar`` (as :func:`export.bundle.pack_archive` writes it) into the
-    empty folder ``staging``, writing nowhere else. Does not check hashes: follow with
-    :meth:`Bundle.open`.
-
-    The first member must be ``manifest.json`` (at most :data:`edge.bundle.MAX_MANIFEST_BYTES`);
-    its declared sizes are checked against ``limits`` before any data is unpacked. Refused:
-    absolute paths, ``..`` components, symlinks, hardlinks, devices, fifos, directories and
-    every other non-regular member, members not listed in the manifest (except one
-    ``manifest.sig`` of at most :data:`edge.signing.MAX_SIGNATURE_BYTES`), duplicates, members
-    whose size differs from the declared one, too many members, listed files that are missing,
-    compressed or truncated archives. Member modes and owners are ignored (files are 0644).
-
-    :returns: the manifest.
-    :raises BundleError: naming the archive, the member and the reason.
-    """
-    archive, staging = Path(archive), Path(staging)
-    where = str(archive)
-    size = archive.stat().st_size
-    ceiling = limits.max_total_bytes + MAX_MANIFEST_BYTES + limits.max_members * _TAR_OVERHEAD_PER_MEMBER + _TAR_OVERHEAD
-    if size > ceiling:
-        # tarfile reads PAX headers into memory; bounding the file bounds them too.
-        raise BundleError(f"{where}: archive is {size} bytes, more than the limits allow ({ceiling})")
-    try:
-        tar = tarfile.open(archive, mode="r:")
-    except (tarfile.TarError, EOFError) as exc:
-        raise BundleError(f"{where}: not an uncompressed tar archive ({exc}); ship the <bundle>.tar that export writes") from None
-    with tar:
-        try:
-            member = tar.next()
-            if member is None:
-                raise BundleError(f"{where}: the archive is empty")
-            if member.name != MANIFEST:
-                raise BundleError(f"{where}: first member is {member.name!r}; a bundle archive starts with {MANIFEST}")
-            _check_member_type(member, where)
-            if member.size > MAX_MANIFEST_BYTES:
-                raise BundleError(f"{where}: {MANIFEST} is {member.size} bytes, over the {MAX_MANIFEST_BYTES} byte limit")
-            _write_member(staging, MANIFEST, tar.extractfile(member), member.size, where)  # type: ignore[arg-type]
-            manifest = read_manifest(staging)
-            plan = _plan(manifest, limits, where)
-            _check_space(staging, sum(plan.values()), where)
-            seen: set[str] = set()
-            count = 1
-            while (member := tar.next()) is not None:
-                count += 1
-                if count > limits.max_members:
-                    raise BundleError(f"{where}: more than {limits.max_members} members")
-                rel = _check_rel(member.name, where)
-                _check_member_type(member, where)
-                if rel == MANIFEST or rel in seen:
-                    raise BundleError(f"{where}: member {rel!r} appears twice")
-                if rel == SIGNATURE and rel not in plan:
-                    # The one unlisted member: the detached signature over manifest.json (edge.signing).
-                    if member.size > MAX_SIGNATURE_BYTES:
-                        raise BundleError(f"{where}: member {rel!r} is {member.size} bytes, over the {MAX_SIGNATURE_BYTES} byte limit")
-                elif rel not in plan:
-                    raise BundleError(f"{where}: member {rel!r} is not listed in the manifest")
-                elif member.size != plan[rel]:
-                    raise BundleError(f"{where}: member {rel!r} is {member.size} bytes, the manifest declares {plan[rel]}")
-                seen.add(rel)
-                _write_member(staging, rel, tar.extractfile(member), member.size, where)  # type: ignore[arg-type]
-        except (tarfile.TarError, EOFError) as exc:
-            raise BundleError(f"{where}: the archive is truncated or corrupt ({exc}); copy it again") from None
-    missing = sorted(set(plan) - seen)
-    if missing:
-        raise BundleError(f"{where}: archive lacks {len(missing)} listed file(s), e.g. {missing[0]}; it is truncated or incomplete")
-    return manifest
-
-
-def _check_member_type(member: tarfile.TarInfo, where: str) -> None:
-    if member.issym() or member.islnk():
-        kind = "a symbolic link" if member.issym() else "a hard link"
-        raise BundleError(f"{where}: member {member.name!r} is {kind} (to {member.linkname!r}); bundles hold only regular files")
-    if not member.isreg() or member.issparse():
-        kind = "a directory" if member.isdir() else "a device or fifo" if member.isdev() else "a sparse file" if member.issparse() else "not a regular file"
-        raise BundleError(f"{where}: member {member.name!r} is {kind}; bundles hold only regular files")
-
-
-def copy_bundle_folder(folder: str | Path, staging: str | Path, limits: InstallLimits = InstallLimits()) -> dict[str, Any]:
-    """Copy ``manifest.json`` and every file it lists from a bundle folder into the empty
-    folder ``staging`` (and ``manifest.sig`` when present); files not listed are ignored.
-    Same limits as :func:`unpack_archive`;
-    a listed file that is a link or not a regular file is refused.
-
-    :returns: the manifest.
-    :raises BundleError: naming the folder, the file and the reason.
-    """
-    folder, staging = Path(folder), Path(staging)
-    where = str(folder)
-
-    def open_regular(rel: str) -> tuple[IO[bytes], int]:
-        path = folder.joinpath(*rel.split("/"))
-        try:
-            st = path.lstat()
-        except FileNotFoundError:
-            raise BundleError(f"{where}: {rel} is missing") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise BundleError(f"{where}: {rel} is a link or not a regular file; bundles hold only regular files")
-        return open(path, "rb"), st.st_size
-
-    fh, size = open_regular(MANIFEST)
-    with fh:
-        if size > MAX_MANIFEST_BYTES:
-            raise BundleError(f"{where}: {MANIFEST} is {size} bytes, over the {MAX_MANIFEST_BYTES} byte limit")
-        _write_member(staging, MANIFEST, fh, size, where)
-    manifest = read_manifest(staging)
-    plan = _plan(manifest, limits, where)
-    _check_space(staging, sum(plan.values()), where)
-    for rel, declared in plan.items():
-        fh, size = open_regular(rel)
-        with fh:
-            if size != declared:
-                raise BundleError(f"{where}: {rel} is {size} bytes, the manifest declares {declared}")
-            _write_member(staging, rel, fh, size, where)
-    if SIGNATURE not in plan and os.path.lexists(folder / SIGNATURE):
-        fh, size = open_regular(SIGNATURE)
-        with fh:
-            if size > MAX_SIGNATURE_BYTES:
-                raise BundleError(f"{where}: {SIGNATURE} is {size} bytes, over the {MAX_SIGNATURE_BYTES} byte limit")
-            _write_member(staging, SIGNATURE, fh, size, where)
-    return manifest
-
-
 # ---------------------------------------------------------------------------------------------
 # The store.
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync_tree(root: Path) -> None:
     # Files were fsynced as written; their directory entries need their folders fsynced too.
     for dirpath, _dirs, _files in os.walk(root, topdown=False):
-        _fsync_dir(Path(dirpath))
+        fsync_dir(dirpath)
 
 
 def _read_pointer(root: Path) -> tuple[str | None, list[str]]:
@@ -608,7 +309,7 @@ class BundleStore:
                     if target.exists():
                         self._discard(target)  # a damaged earlier copy
                     os.rename(staging, target)
-                    _fsync_dir(self.bundles_dir)
+                    fsync_dir(self.bundles_dir)
                     _phase("renamed")
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -678,18 +379,22 @@ class BundleStore:
         return InstalledBundle(bid, path, created if isinstance(created, str) else None, active, (path / MANIFEST).is_file())
 
     def _write_pointer(self, active: str | None, previous: list[str]) -> None:
+        # Not edge.atomic.atomic_file: that picks a random temporary name and replaces at once,
+        # while the store needs the fixed name '.current.tmp' (a killed install's leftover that
+        # _clean removes) and the test phases 'pointer-written' / 'pointer-replaced' between the
+        # fsynced write and the replace. Same rule otherwise: write, fsync, replace, fsync_dir.
         tmp = self.root / f".{POINTER}.tmp"
         data = json.dumps({"format": STORE_FORMAT, "version": STORE_VERSION, "active": active, "previous": previous}, indent=1)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
         try:
-            _write_all(fd, data.encode("utf-8"))
+            write_all(fd, data.encode("utf-8"))
             os.fsync(fd)
         finally:
             os.close(fd)
         _phase("pointer-written")
         os.replace(tmp, self.root / POINTER)
         _phase("pointer-replaced")
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
     def _discard(self, folder: Path) -> None:
         # Renamed first, so a crash mid-delete leaves a '.trash-' folder, never a half bundle under a real id.

@@ -7,7 +7,7 @@ A signed bundle holds ``manifest.sig`` beside ``manifest.json``::
      "signature": "<base64 of the 64-byte ed25519 signature over the exact manifest.json bytes>"}
 
 The manifest pins the sha256 and size of every other file, so a valid signature over its bytes
-covers the whole bundle (:func:`edge.bundle.verify_files` checks the rest).
+covers the whole bundle (:func:`edge.bundle.manifest.verify_files` checks the rest).
 
 The device trusts the public keys in one folder (``security.trusted_keys_dir`` of the device
 profile)::
@@ -37,22 +37,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from edge.bundle.format import MANIFEST, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE
 from edge.errors import BundleError
 
 __all__ = ["SIGNATURE", "SIGNATURE_FORMAT", "SIGNATURE_VERSION", "REVOKED", "TrustedKeys", "key_id", "load_public_key",
            "read_signature", "verify_signature"]
 
-#: The signature file, beside ``manifest.json``.
-SIGNATURE = "manifest.sig"
 SIGNATURE_FORMAT = "edgerec-signature"
 SIGNATURE_VERSION = 1
-#: A signature file is about 200 bytes; anything over this is refused unread.
-MAX_SIGNATURE_BYTES = 4096
 #: The revocation list in a trusted-keys folder.
 REVOKED = "revoked.txt"
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 _MAX_KEY_FILE_BYTES = 16 * 1024
-_MANIFEST = "manifest.json"  # edge.bundle.MANIFEST; not imported, so edge.bundle can import this module
 
 
 def _crypto() -> Any:
@@ -234,9 +230,7 @@ def verify_signature(bundle_root: str | Path, trusted: TrustedKeys | None, requi
     if key is None:
         raise BundleError(f"{root}: signed by unknown key {kid}; {trusted.source} trusts {trusted.usable()}; "
                           "add the publisher's .pub file there if this key is genuine")
-    from edge.bundle import MAX_MANIFEST_BYTES  # here: edge.bundle imports this module
-
-    manifest = root / _MANIFEST
+    manifest = root / MANIFEST
     try:
         if manifest.stat().st_size > MAX_MANIFEST_BYTES:
             raise BundleError(f"{manifest}: over the {MAX_MANIFEST_BYTES} byte limit")
@@ -248,6 +242,6 @@ def verify_signature(bundle_root: str | Path, trusted: TrustedKeys | None, requi
     try:
         key.verify(sig["signature"], data)
     except InvalidSignature:
-        raise BundleError(f"{root}: bad signature from {who}: {_MANIFEST} was altered after signing "
+        raise BundleError(f"{root}: bad signature from {who}: {MANIFEST} was altered after signing "
                           "(or the signature belongs to another manifest); the bundle is refused") from None
     return kid

@@ -1,0 +1,226 @@
+"""Unpacking a bundle ``.tar`` archive, or copying a bundle folder, into a fresh staging folder,
+refusing anything unexpected before it is written: unsafe paths, links and other non-regular
+members, unlisted or duplicate members, sizes other than declared, and anything over the
+:class:`InstallLimits`. Hashes are checked afterwards, by :meth:`edge.bundle.Bundle.open`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from edge.bundle.format import MANIFEST, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE, check_relpath
+from edge.bundle.manifest import read_manifest
+from edge.errors import BundleError
+
+__all__ = ["InstallLimits", "unpack_archive", "copy_bundle_folder", "write_all"]
+
+_CHUNK = 1 << 20
+# tar headers (512 B each, a PAX record may add two) plus end-of-archive padding
+_TAR_OVERHEAD_PER_MEMBER = 4 * 512
+_TAR_OVERHEAD = 20 * 512
+
+
+@dataclass(frozen=True)
+class InstallLimits:
+    """Bounds on what an install may write; anything larger is refused before it is unpacked.
+
+    :param max_total_bytes: sum of the sizes the manifest declares (default 2 GiB).
+    :param max_member_bytes: largest single file (default 2 GiB). Every member must also be
+        exactly the size the manifest declares for it.
+    :param max_members: files in the bundle, manifest included (default 10,000).
+    """
+
+    max_total_bytes: int = 2 * 1024**3
+    max_member_bytes: int = 2 * 1024**3
+    max_members: int = 10_000
+
+
+
+def _plan(manifest: dict[str, Any], limits: InstallLimits, where: str) -> dict[str, int]:
+    """The files to expect, with their declared sizes, after checking names and limits."""
+    plan: dict[str, int] = {}
+    for rel, meta in manifest["files"].items():
+        check_relpath(rel, where)
+        if rel == MANIFEST:
+            raise BundleError(f"{where}: the manifest lists itself")
+        size = meta.get("size") if isinstance(meta, dict) else None
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise BundleError(f"{where}: manifest entry for {rel} needs a non-negative integer 'size'")
+        if size > limits.max_member_bytes:
+            raise BundleError(f"{where}: {rel} declares {size} bytes, over the per-file limit of {limits.max_member_bytes}")
+        plan[rel] = size
+    if len(plan) + 1 > limits.max_members:
+        raise BundleError(f"{where}: {len(plan) + 1} files, over the limit of {limits.max_members}")
+    total = sum(plan.values())
+    if total > limits.max_total_bytes:
+        raise BundleError(f"{where}: the bundle declares {total} bytes in all, over the limit of {limits.max_total_bytes}")
+    dirs = {"/".join(rel.split("/")[:i]) for rel in plan for i in range(1, rel.count("/") + 1)}
+    clash = sorted(dirs & (set(plan) | {MANIFEST}))
+    if clash:
+        raise BundleError(f"{where}: {clash[0]} is listed both as a file and as a folder")
+    return plan
+
+
+def _check_space(staging: Path, need: int, where: str) -> None:
+    free = shutil.disk_usage(staging).free
+    if need > free:
+        raise BundleError(f"{where}: needs {need} bytes, {free} free under {staging.parent}; free space or remove old bundles")
+
+
+def _write_member(staging: Path, rel: str, src: IO[bytes], size: int, where: str) -> None:
+    """Copy exactly ``size`` bytes of ``src`` to ``staging/rel``, creating a new regular file."""
+    target = staging.joinpath(*rel.split("/"))
+    # Names are already checked; this is a second guard so no bug can write outside staging.
+    if os.path.commonpath([os.path.abspath(target), os.path.abspath(staging)]) != os.path.abspath(staging):
+        raise BundleError(f"{where}: refused path {rel!r} (outside the staging folder)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(target, flags, 0o644)
+    try:
+        left = size
+        while left > 0:
+            block = src.read(min(_CHUNK, left))
+            if not block:
+                raise BundleError(f"{where}: {rel} ends after {size - left} of its {size} bytes; the source is truncated")
+            write_all(fd, block)
+            left -= len(block)
+        if src.read(1):
+            raise BundleError(f"{where}: {rel} is larger than the {size} bytes the manifest declares")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to the file descriptor ``fd`` (``os.write`` may write less)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def unpack_archive(archive: str | Path, staging: str | Path, limits: InstallLimits = InstallLimits()) -> dict[str, Any]:
+    """Unpack a bundle ``.tar`` (as :func:`export.bundle.pack_archive` writes it) into the
+    empty folder ``staging``, writing nowhere else. Does not check hashes: follow with
+    :meth:`edge.bundle.Bundle.open`.
+
+    The first member must be ``manifest.json`` (at most :data:`edge.bundle.format.MAX_MANIFEST_BYTES`);
+    its declared sizes are checked against ``limits`` before any data is unpacked. Refused:
+    absolute paths, ``..`` components, symlinks, hardlinks, devices, fifos, directories and
+    every other non-regular member, members not listed in the manifest (except one
+    ``manifest.sig`` of at most :data:`edge.bundle.format.MAX_SIGNATURE_BYTES`), duplicates, members
+    whose size differs from the declared one, too many members, listed files that are missing,
+    compressed or truncated archives. Member modes and owners are ignored (files are 0644).
+
+    :returns: the manifest.
+    :raises BundleError: naming the archive, the member and the reason.
+    """
+    archive, staging = Path(archive), Path(staging)
+    where = str(archive)
+    size = archive.stat().st_size
+    ceiling = limits.max_total_bytes + MAX_MANIFEST_BYTES + limits.max_members * _TAR_OVERHEAD_PER_MEMBER + _TAR_OVERHEAD
+    if size > ceiling:
+        # tarfile reads PAX headers into memory; bounding the file bounds them too.
+        raise BundleError(f"{where}: archive is {size} bytes, more than the limits allow ({ceiling})")
+    try:
+        tar = tarfile.open(archive, mode="r:")
+    except (tarfile.TarError, EOFError) as exc:
+        raise BundleError(f"{where}: not an uncompressed tar archive ({exc}); ship the <bundle>.tar that export writes") from None
+    with tar:
+        try:
+            member = tar.next()
+            if member is None:
+                raise BundleError(f"{where}: the archive is empty")
+            if member.name != MANIFEST:
+                raise BundleError(f"{where}: first member is {member.name!r}; a bundle archive starts with {MANIFEST}")
+            _check_member_type(member, where)
+            if member.size > MAX_MANIFEST_BYTES:
+                raise BundleError(f"{where}: {MANIFEST} is {member.size} bytes, over the {MAX_MANIFEST_BYTES} byte limit")
+            _write_member(staging, MANIFEST, tar.extractfile(member), member.size, where)  # type: ignore[arg-type]
+            manifest = read_manifest(staging)
+            plan = _plan(manifest, limits, where)
+            _check_space(staging, sum(plan.values()), where)
+            seen: set[str] = set()
+            count = 1
+            while (member := tar.next()) is not None:
+                count += 1
+                if count > limits.max_members:
+                    raise BundleError(f"{where}: more than {limits.max_members} members")
+                rel = check_relpath(member.name, where)
+                _check_member_type(member, where)
+                if rel == MANIFEST or rel in seen:
+                    raise BundleError(f"{where}: member {rel!r} appears twice")
+                if rel == SIGNATURE and rel not in plan:
+                    # The one unlisted member: the detached signature over manifest.json (edge.bundle.signing).
+                    if member.size > MAX_SIGNATURE_BYTES:
+                        raise BundleError(f"{where}: member {rel!r} is {member.size} bytes, over the {MAX_SIGNATURE_BYTES} byte limit")
+                elif rel not in plan:
+                    raise BundleError(f"{where}: member {rel!r} is not listed in the manifest")
+                elif member.size != plan[rel]:
+                    raise BundleError(f"{where}: member {rel!r} is {member.size} bytes, the manifest declares {plan[rel]}")
+                seen.add(rel)
+                _write_member(staging, rel, tar.extractfile(member), member.size, where)  # type: ignore[arg-type]
+        except (tarfile.TarError, EOFError) as exc:
+            raise BundleError(f"{where}: the archive is truncated or corrupt ({exc}); copy it again") from None
+    missing = sorted(set(plan) - seen)
+    if missing:
+        raise BundleError(f"{where}: archive lacks {len(missing)} listed file(s), e.g. {missing[0]}; it is truncated or incomplete")
+    return manifest
+
+
+def _check_member_type(member: tarfile.TarInfo, where: str) -> None:
+    if member.issym() or member.islnk():
+        kind = "a symbolic link" if member.issym() else "a hard link"
+        raise BundleError(f"{where}: member {member.name!r} is {kind} (to {member.linkname!r}); bundles hold only regular files")
+    if not member.isreg() or member.issparse():
+        kind = "a directory" if member.isdir() else "a device or fifo" if member.isdev() else "a sparse file" if member.issparse() else "not a regular file"
+        raise BundleError(f"{where}: member {member.name!r} is {kind}; bundles hold only regular files")
+
+
+def copy_bundle_folder(folder: str | Path, staging: str | Path, limits: InstallLimits = InstallLimits()) -> dict[str, Any]:
+    """Copy ``manifest.json`` and every file it lists from a bundle folder into the empty
+    folder ``staging`` (and ``manifest.sig`` when present); files not listed are ignored.
+    Same limits as :func:`unpack_archive`;
+    a listed file that is a link or not a regular file is refused.
+
+    :returns: the manifest.
+    :raises BundleError: naming the folder, the file and the reason.
+    """
+    folder, staging = Path(folder), Path(staging)
+    where = str(folder)
+
+    def open_regular(rel: str) -> tuple[IO[bytes], int]:
+        path = folder.joinpath(*rel.split("/"))
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            raise BundleError(f"{where}: {rel} is missing") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise BundleError(f"{where}: {rel} is a link or not a regular file; bundles hold only regular files")
+        return open(path, "rb"), st.st_size
+
+    fh, size = open_regular(MANIFEST)
+    with fh:
+        if size > MAX_MANIFEST_BYTES:
+            raise BundleError(f"{where}: {MANIFEST} is {size} bytes, over the {MAX_MANIFEST_BYTES} byte limit")
+        _write_member(staging, MANIFEST, fh, size, where)
+    manifest = read_manifest(staging)
+    plan = _plan(manifest, limits, where)
+    _check_space(staging, sum(plan.values()), where)
+    for rel, declared in plan.items():
+        fh, size = open_regular(rel)
+        with fh:
+            if size != declared:
+                raise BundleError(f"{where}: {rel} is {size} bytes, the manifest declares {declared}")
+            _write_member(staging, rel, fh, size, where)
+    if SIGNATURE not in plan and os.path.lexists(folder / SIGNATURE):
+        fh, size = open_regular(SIGNATURE)
+        with fh:
+            if size > MAX_SIGNATURE_BYTES:
+                raise BundleError(f"{where}: {SIGNATURE} is {size} bytes, over the {MAX_SIGNATURE_BYTES} byte limit")
+            _write_member(staging, SIGNATURE, fh, size, where)
+    return manifest

@@ -1,0 +1,105 @@
+"""The catalogue a bundle ships: item metadata held as columns, and the int8 embeddings, their
+scales and the cold-start priors, read and checked against each other."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edge.errors import BundleError
+
+__all__ = ["CatalogItem", "CatalogItems", "read_catalogue"]
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """Metadata of one catalogue item as the device shows it."""
+
+    item_id: str
+    title: str
+    kind: str
+    tags: tuple[str, ...] = ()
+    duration_s: float | None = None
+    age_rating: int | None = None
+    available_from: float | None = None
+    available_until: float | None = None
+
+
+class CatalogItems(Sequence[CatalogItem]):
+    """The catalogue's metadata held as columns (a 100k-item catalogue costs a few MB, not a
+    dict per item); indexing builds a :class:`CatalogItem`."""
+
+    def __init__(self, item_ids: list[str], titles: list[str], kinds: list[str], tags: list[list[str]],
+                 durations: list[float | None], age: list[int | None], start: list[float | None], end: list[float | None]) -> None:
+        n = len(item_ids)
+        if not all(len(col) == n for col in (titles, kinds, tags, durations, age, start, end)):
+            raise ValueError("catalogue columns have different lengths")
+        bad = sorted({k for k in kinds if k not in ("audio", "video")})
+        if bad:
+            raise ValueError(f"unknown item kinds {bad[:3]}")
+        self.item_ids, self.titles = item_ids, titles
+        self.is_audio = np.array([k == "audio" for k in kinds], dtype=bool)
+        # Tag lists repeat across a catalogue: items with the same tags share one tuple.
+        shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.tags = [shared.setdefault(t, t) for t in (tuple(str(x) for x in ts) for ts in tags)]
+        self.durations = np.array([np.nan if d is None else float(d) for d in durations])
+        self.age_ratings = np.array([-1 if a is None else int(a) for a in age], dtype=np.int32)
+        self.available_from = np.array([-np.inf if t is None else float(t) for t in start])
+        self.available_until = np.array([np.inf if t is None else float(t) for t in end])
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        opt = lambda v, empty: None if v == empty or v != v else v  # noqa: E731  (v != v: NaN)
+        age = int(self.age_ratings[i])
+        return CatalogItem(self.item_ids[i], self.titles[i], "audio" if self.is_audio[i] else "video", self.tags[i],
+                           opt(float(self.durations[i]), None), None if age < 0 else age,
+                           opt(float(self.available_from[i]), -np.inf), opt(float(self.available_until[i]), np.inf))
+
+    @classmethod
+    def from_json(cls, data: Any) -> "CatalogItems":
+        """Read ``items.json``: columns (``{"item_id": [...], ...}``) or a list of item objects."""
+        if isinstance(data, list):  # one object per item (bundles written before the columns)
+            data = {key: [d.get(key) for d in data] for key in _ITEM_COLUMNS}
+        if not isinstance(data, dict) or not isinstance(data.get("item_id"), list):
+            raise ValueError("items.json holds neither item columns nor a list of items")
+        n = len(data["item_id"])
+        col = lambda key, default=None: data.get(key) if isinstance(data.get(key), list) else [default] * n  # noqa: E731
+        return cls([str(x) for x in data["item_id"]], [str(x) for x in col("title", "")], [str(x) for x in col("kind", "video")],
+                   [list(t or ()) for t in col("tags")], col("duration_s"), col("age_rating"), col("available_from"),
+                   col("available_until"))
+
+
+_ITEM_COLUMNS = ("item_id", "title", "kind", "tags", "duration_s", "age_rating", "available_from", "available_until")
+
+
+def read_catalogue(root: Path, catalog: dict[str, Any], embedding_dim: int) -> tuple[np.ndarray, np.ndarray, CatalogItems, dict[str, Any]]:
+    """Read the catalogue files the manifest's ``catalog`` entry names (already verified).
+
+    :returns: ``(embeddings_int8, scales, items, priors)``; the embeddings are memory-mapped,
+        so a 100k-item catalogue costs page cache, not heap.
+    :raises BundleError: the arrays disagree with each other, the items or ``embedding_dim``.
+    :raises OSError, ValueError, KeyError, TypeError: a file cannot be read or parsed
+        (:meth:`edge.bundle.Bundle.open` turns these into a BundleError).
+    """
+    embeddings: np.ndarray = np.load(root / catalog["embeddings"], mmap_mode="r", allow_pickle=False)
+    scales: np.ndarray = np.load(root / catalog["scales"], allow_pickle=False).astype(np.float32)
+    items = CatalogItems.from_json(json.loads((root / catalog["items"]).read_text(encoding="utf-8")))
+    priors: dict[str, Any] = json.loads((root / catalog["priors"]).read_text(encoding="utf-8"))
+    n, dim = embeddings.shape if embeddings.ndim == 2 else (-1, -1)
+    if embeddings.dtype != np.int8 or n != len(items) or scales.shape != (n,):
+        raise BundleError(
+            f"{root}: catalogue arrays disagree: embeddings {embeddings.dtype}{embeddings.shape}, "
+            f"scales {scales.shape}, {len(items)} items"
+        )
+    if dim != embedding_dim:
+        raise BundleError(f"{root}: embeddings have dim {dim}, manifest says {embedding_dim}")
+    return embeddings, scales, items, priors
