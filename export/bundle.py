@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tarfile
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -18,9 +17,9 @@ import numpy as np
 from edge import __version__
 from edge.bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, sha256_file
 from edge.context import CONTEXT_DIM, hour_weekday
+from edge.contract.inputs import SCORER_INPUTS
 from edge.contract.int8 import quantize_rows
 from edge.features import FeatureSpec
-from edge.bundle.format import SIGNATURE
 from export.data.contract import Item
 
 
@@ -36,11 +35,12 @@ def scorer_onnx(dim: int) -> bytes:
     (benchmarks/ranking_latency.py)."""
     from onnx import TensorProto, helper
 
+    catalog, user = SCORER_INPUTS
     graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["catalog", "user", "catalog_zero_point"], ["scores"])],
+        [helper.make_node("MatMulInteger", [catalog, user, "catalog_zero_point"], ["scores"])],
         "edgerec_int8_scorer",
-        [helper.make_tensor_value_info("catalog", TensorProto.UINT8, ["n", dim]),
-         helper.make_tensor_value_info("user", TensorProto.INT8, [dim, 1])],
+        [helper.make_tensor_value_info(catalog, TensorProto.UINT8, ["n", dim]),
+         helper.make_tensor_value_info(user, TensorProto.INT8, [dim, 1])],
         [helper.make_tensor_value_info("scores", TensorProto.INT32, ["n", 1])],
         [helper.make_tensor("catalog_zero_point", TensorProto.UINT8, [], [128])],
     )
@@ -116,7 +116,7 @@ def write_bundle(
             model_entries[name] = {"files": entry, "inputs": list(model_inputs[name])}
         # The device scores the int8 catalogue with onnxruntime's integer GEMM when it can.
         (tmp / SCORER_FILE).write_bytes(scorer_onnx(int(embeddings.shape[1])))
-        model_entries["scorer"] = {"files": {"onnx": SCORER_FILE}, "inputs": ["catalog", "user"]}
+        model_entries["scorer"] = {"files": {"onnx": SCORER_FILE}, "inputs": list(SCORER_INPUTS)}
         q, scale = quantize_rows(embeddings)
         np.save(tmp / "catalog/embeddings_int8.npy", q)
         np.save(tmp / "catalog/scales.npy", scale)
@@ -174,36 +174,3 @@ def write_bundle(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def pack_archive(folder: str | Path, dest: str | Path | None = None) -> Path:
-    """Pack a verified bundle folder into one ``.tar`` file for shipping.
-
-    Members are the manifest, its signature ``manifest.sig`` when the folder holds one (see
-    :mod:`export.signing`), then every file the manifest lists, as plain regular files with relative
-    paths (no directories, links or owners), so the device's extractor can refuse anything else.
-    Written to a temporary name and renamed, so a half-written archive never has the final name.
-
-    :returns: the archive path (default: ``<folder>.tar`` beside the folder).
-    """
-    folder = Path(folder)
-    manifest = Bundle.open(folder).manifest
-    dest = Path(dest) if dest is not None else folder.with_name(folder.name + ".tar")
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    mtime = int(time.time())
-    try:
-        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-            signature = [SIGNATURE] if (folder / SIGNATURE).is_file() and SIGNATURE not in manifest["files"] else []
-            for rel in [MANIFEST, *signature, *sorted(manifest["files"])]:
-                info = tarfile.TarInfo(rel)
-                info.size = (folder / rel).stat().st_size
-                info.mtime, info.mode, info.uid, info.gid = mtime, 0o644, 0, 0
-                with open(folder / rel, "rb") as fh:
-                    tar.addfile(info, fh)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        tmp.replace(dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return dest

@@ -82,7 +82,7 @@ def sign_bundle(folder: str | Path, private_key_path: str | Path) -> str:
     """Verify a bundle folder, then write ``manifest.sig`` over the exact ``manifest.json`` bytes.
 
     An existing signature is replaced (atomically). Re-pack the archive afterwards
-    (:func:`export.bundle.pack_archive`) so the signature travels with it.
+    (:func:`edge.bundle.archive.pack_archive`) so the signature travels with it.
 
     :param folder: the bundle folder.
     :param private_key_path: ed25519 private key PEM (unencrypted).

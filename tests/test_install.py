@@ -23,7 +23,7 @@ from edge.bundle import MANIFEST, Bundle, sha256_file
 from edge.cli import main
 from edge.errors import BundleError
 from edge.bundle import BundleStore, InstallLimits, resolve_bundle, smoke_query
-from export.bundle import pack_archive
+from edge.bundle.archive import pack_archive
 
 # ------------------------------------------------------------------------------------------------
 # Fixtures: two real bundles (same files, different manifests, so different ids) as folders and archives.

@@ -20,7 +20,7 @@ import pytest
 import edge.bundle.store
 from edge.bundle import MANIFEST, Bundle
 from edge.bundle import BundleStore, smoke_query
-from export.bundle import pack_archive
+from edge.bundle.archive import pack_archive
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLED = 77

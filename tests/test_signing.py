@@ -20,7 +20,7 @@ from edge.errors import BundleError
 from edge.bundle.store import BundleStore
 from edge.profiles import SecuritySettings, load_profile
 from edge.bundle.signing import REVOKED, SIGNATURE, TrustedKeys, load_public_key, verify_signature
-from export.bundle import pack_archive
+from edge.bundle.archive import pack_archive
 from export.signing import GeneratedKey, generate_key, sign_bundle
 
 

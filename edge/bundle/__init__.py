@@ -19,7 +19,7 @@ archive <- store. Nothing here imports torch, transformers or the media decoders
     >>> store = BundleStore("/var/lib/edgerec"); store.install("bundle.tar")
 """
 
-from edge.bundle.archive import InstallLimits, copy_bundle_folder, unpack_archive
+from edge.bundle.archive import InstallLimits, copy_bundle_folder, pack_archive, unpack_archive
 from edge.bundle.catalogue import CatalogItem, CatalogItems
 from edge.bundle.format import FORMAT, FORMAT_VERSION, MANIFEST, MAX_MANIFEST_BYTES, SIGNATURE, check_relpath, sha256_file
 from edge.bundle.manifest import read_manifest, verify_files
@@ -31,7 +31,7 @@ from edge.bundle.store import BundleStore, InstalledBundle, bundle_id, resolve_b
 __all__ = [
     "Bundle", "CatalogItem", "CatalogItems",
     "BundleStore", "InstalledBundle", "InstallLimits", "resolve_bundle", "bundle_id", "smoke_query",
-    "unpack_archive", "copy_bundle_folder",
+    "pack_archive", "unpack_archive", "copy_bundle_folder",
     "TrustedKeys", "verify_signature", "read_signature", "load_public_key", "key_id",
     "FORMAT", "FORMAT_VERSION", "MANIFEST", "MAX_MANIFEST_BYTES", "SIGNATURE", "sha256_file", "check_relpath",
     "read_manifest", "verify_files",

@@ -1,4 +1,5 @@
-"""Unpacking a bundle ``.tar`` archive, or copying a bundle folder, into a fresh staging folder,
+"""The bundle archive: packing a verified folder into one ``.tar`` (:func:`pack_archive`), and
+unpacking such an archive, or copying a bundle folder, into a fresh staging folder,
 refusing anything unexpected before it is written: unsafe paths, links and other non-regular
 members, unlisted or duplicate members, sizes other than declared, and anything over the
 :class:`InstallLimits`. Hashes are checked afterwards, by :meth:`edge.bundle.Bundle.open`."""
@@ -9,15 +10,17 @@ import os
 import shutil
 import stat
 import tarfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from edge.bundle.format import MANIFEST, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE, check_relpath
 from edge.bundle.manifest import read_manifest
+from edge.atomic import fsync_dir
 from edge.errors import BundleError
 
-__all__ = ["InstallLimits", "unpack_archive", "copy_bundle_folder", "write_all"]
+__all__ = ["InstallLimits", "pack_archive", "unpack_archive", "copy_bundle_folder", "write_all"]
 
 _CHUNK = 1 << 20
 # tar headers (512 B each, a PAX record may add two) plus end-of-archive padding
@@ -104,7 +107,7 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 def unpack_archive(archive: str | Path, staging: str | Path, limits: InstallLimits = InstallLimits()) -> dict[str, Any]:
-    """Unpack a bundle ``.tar`` (as :func:`export.bundle.pack_archive` writes it) into the
+    """Unpack a bundle ``.tar`` (as :func:`pack_archive` writes it) into the
     empty folder ``staging``, writing nowhere else. Does not check hashes: follow with
     :meth:`edge.bundle.Bundle.open`.
 
@@ -224,3 +227,39 @@ def copy_bundle_folder(folder: str | Path, staging: str | Path, limits: InstallL
                 raise BundleError(f"{where}: {SIGNATURE} is {size} bytes, over the {MAX_SIGNATURE_BYTES} byte limit")
             _write_member(staging, SIGNATURE, fh, size, where)
     return manifest
+
+
+def pack_archive(folder: str | Path, dest: str | Path | None = None) -> Path:
+    """Pack a verified bundle folder into one ``.tar`` file for shipping.
+
+    Members are the manifest, its signature ``manifest.sig`` when the folder holds one (see
+    :mod:`edge.bundle.signing`), then every file the manifest lists, as plain regular files with relative
+    paths (no directories, links or owners), so the device's extractor can refuse anything else.
+    Written to a temporary name and renamed, so a half-written archive never has the final name.
+
+    :returns: the archive path (default: ``<folder>.tar`` beside the folder).
+    """
+    folder = Path(folder)
+    from edge.bundle.reader import Bundle  # lazy: reading a bundle is not needed to unpack one
+
+    manifest = Bundle.open(folder).manifest
+    dest = Path(dest) if dest is not None else folder.with_name(folder.name + ".tar")
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    mtime = int(time.time())
+    try:
+        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+            signature = [SIGNATURE] if (folder / SIGNATURE).is_file() and SIGNATURE not in manifest["files"] else []
+            for rel in [MANIFEST, *signature, *sorted(manifest["files"])]:
+                info = tarfile.TarInfo(rel)
+                info.size = (folder / rel).stat().st_size
+                info.mtime, info.mode, info.uid, info.gid = mtime, 0o644, 0, 0
+                with open(folder / rel, "rb") as fh:
+                    tar.addfile(info, fh)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(dest.parent)
+    return dest

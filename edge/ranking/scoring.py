@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge.contract.inputs import SCORER_INPUTS
 from edge.contract.int8 import quantize_query
 
 #: Rows scored per chunk: bounds the float32 temporary to chunk × 4 bytes per query.
@@ -70,7 +71,7 @@ class Int8Scorer:
         if query is None:
             return score_int8(self.emb, self.scales, u)
         uq, step = query[0].reshape(-1, 1), query[1]
-        raw = self.session.run(None, {"catalog": self._u8, "user": uq})[0]  # type: ignore[attr-defined]
+        raw = self.session.run(None, dict(zip(SCORER_INPUTS, (self._u8, uq))))[0]  # type: ignore[attr-defined]
         out = raw.reshape(-1).astype(np.float32)
         out *= self.scales
         out *= step
