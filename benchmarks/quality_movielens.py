@@ -19,13 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from export.bundle_scorer import BundleScorer
+from export.evaluate.scorers import BundleScorer
 from export.data.movielens import load_movielens
 from export.evaluate import evaluate
 from export.model_card import format_card
-from export.pipeline import BuildConfig, build
-from export.students import StudentConfig
-from export.teacher import TeacherConfig
+from export.config import BuildConfig, StudentConfig, TeacherConfig
+from export.pipeline import build
 
 ROOT = Path(__file__).resolve().parent
 

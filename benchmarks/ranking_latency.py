@@ -55,7 +55,8 @@ def make_bundle(out: Path, n_items: int, dim: int = 64, seed: int = 0) -> Path:
     from export.bundle import write_bundle
     from export.convert import export_onnx, export_tflite
     from export.data.contract import Item
-    from export.students import FusionStudent, InterestStudent, StudentConfig
+    from export.config import StudentConfig
+    from export.models.students import FusionStudent, InterestStudent
 
     rng = np.random.default_rng(seed)
     emb = rng.standard_normal((n_items, dim)).astype(np.float32)

@@ -34,7 +34,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
-    from export.data.demo import generate_demo
+    from export.data.synthetic import generate_demo
 
     d = generate_demo(args.out, seed=args.seed, n_items=args.items, n_users=args.users, workers=args.workers)
     print(f"{d.n_items} items, {d.n_users} users, {d.n_events} events\n  {d.items_csv}\n  {d.interactions_csv}\n  media under {d.media_root}")
@@ -60,7 +60,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     split = leave_last_out(ds)
     scorers = []
     if args.bundle:
-        from export.bundle_scorer import BundleScorer
+        from export.evaluate.scorers import BundleScorer
 
         scorers += [BundleScorer(args.bundle, backend) for backend in args.backends.split(",")]
     scorers += default_baselines()
@@ -74,9 +74,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _build_config(args: argparse.Namespace):
-    from export.pipeline import BuildConfig
-    from export.students import StudentConfig
-    from export.teacher import TeacherConfig
+    from export.config import BuildConfig, StudentConfig, TeacherConfig
 
     teacher = TeacherConfig(steps=args.steps, threads=args.workers, text_model=args.text_model, seed=args.seed)
     student = StudentConfig(interest_steps=args.student_steps, fusion_steps=args.student_steps, threads=args.workers, seed=args.seed)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +13,7 @@ import torch
 from edge.backends import load_model
 from edge.contract.vectors import unit_rows
 from edge.errors import EdgeError
+from export.console import captured_native_output, log_tail, native_info_hidden
 
 
 class ParityError(EdgeError):
@@ -56,7 +53,10 @@ def export_onnx(module: torch.nn.Module, example: dict[str, torch.Tensor], path:
     onnx_log.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            # One axis named for every input: the exporter says it merges them, as intended.
+            warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used", category=UserWarning)
+            # torch's own exporter still calls a pytree API torch has deprecated.
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
             torch.onnx.export(
                 module.eval(),
                 tuple(example.values()),
@@ -77,37 +77,6 @@ class ConversionError(EdgeError):
     """A model could not be converted; the message carries the converter's own log."""
 
 
-@contextlib.contextmanager
-def _captured_native_output():
-    """Send file descriptors 1 and 2 to a temporary file for the duration.
-
-    The LiteRT converter and its TensorFlow/absl/torchao dependencies print progress and INFO
-    lines from C++ straight to the terminal; they bury the pipeline's own report. The captured
-    text is attached to the error if the conversion fails.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile(mode="w+b") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield log
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-
-
-def log_tail(log, chars: int = 4000) -> str:
-    """The end of a log captured by :func:`_captured_native_output`, for an error message."""
-    log.seek(0)
-    return log.read()[-chars:].decode("utf-8", "replace")
-
-
 def export_tflite(module: torch.nn.Module, example: dict[str, torch.Tensor], path: Path) -> Path:
     """Convert ``module`` to TFLite with litert-torch at the example's fixed shapes (LiteRT's
     converter supports no dynamic axes); inputs are named positionally (``args_0``...), so the
@@ -116,14 +85,14 @@ def export_tflite(module: torch.nn.Module, example: dict[str, torch.Tensor], pat
     :raises ConversionError: litert-torch is missing or fails, with its log.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _captured_native_output() as log:
+    with captured_native_output() as log:
         try:
             import litert_torch
             from litert_torch import progress
 
             progress.console.quiet = True  # its rich console prints every conversion stage
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+                warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
                 litert_torch.convert(module.eval(), tuple(example.values())).export(str(path))
         except ImportError:
             raise ConversionError("TFLite export needs litert-torch: pip install 'edgerec[export]'") from None
@@ -143,7 +112,8 @@ def check_parity(module: torch.nn.Module, path: Path, backend: str, inputs: dict
     :param inputs: held-out inputs, each with the batch on axis 0.
     :param batch_size: feed this many rows at a time (1 for fixed-shape models).
     """
-    model = load_model({backend: path}, [backend], input_names=list(inputs))
+    with native_info_hidden():  # LiteRT announces its XNNPACK delegate on stderr
+        model = load_model({backend: path}, [backend], input_names=list(inputs))
     n = len(next(iter(inputs.values())))
     step = batch_size or n
     got = np.concatenate([model.run({k: v[i : i + step] for k, v in inputs.items()}) for i in range(0, n, step)])

@@ -17,11 +17,10 @@ from edge.context import Context
 from edge.history import Event
 from edge.recommender import Recommender
 from export.data.contract import load_dataset
-from export.data.demo import generate_demo
+from export.config import BuildConfig, StudentConfig, TeacherConfig
+from export.data.synthetic import generate_demo
 from export.model_card import format_card
-from export.pipeline import BuildConfig, build
-from export.students import StudentConfig
-from export.teacher import TeacherConfig
+from export.pipeline import build
 
 
 

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from edge.atomic import atomic_file
 from edge.features import FeatureSpec, audio_features, item_vector
 from export.data.contract import Item
 from export.parallel import process_pool
@@ -93,7 +94,6 @@ def _map_items(fn, items: Sequence[Item], spec: FeatureSpec, dim: int, what: str
     matrix = np.stack(out).astype(np.float32) if out else np.zeros((0, dim), np.float32)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
-        np.save(tmp, matrix)
-        tmp.replace(cache)
+        with atomic_file(cache, "wb") as fh:
+            np.save(fh, matrix)
     return matrix

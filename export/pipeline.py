@@ -1,16 +1,20 @@
 """The server job: teachers -> students -> int8 ONNX/TFLite -> parity and quality -> bundle.
 
-Every stage reads and writes a work folder, so each can run alone (``edgerec export train``,
+Every stage reads and writes a work folder, so each can run alone (``edgerec pipeline train``,
 ``distill``, ``quantize``, ``bundle``) and :func:`build` runs them in order::
 
     work/
       features.npy            device feature vectors (edge.features), catalogue order
       teacher_features.npy    the same plus full-clip audio statistics (server only)
-      teacher.pt              both teachers (torch.save of the module)
+      teacher.pt              both teachers: config + state dict (export.checkpoints)
       teacher_items.npy       the teacher's item vectors: the catalogue's embeddings
-      students.pt             fusion and interest students
+      students.pt             fusion and interest students: config + state dicts
       models/                 {fusion,interest}.{onnx,tflite} fp32 and .int8 variants
       report.json             parity, quality, sizes and timings so far (the model card)
+
+The settings are :class:`export.config.BuildConfig`; the stages call :mod:`export.train`,
+:mod:`export.distill`, :mod:`export.convert`/:mod:`export.quantize`, :mod:`export.evaluate` and
+:mod:`export.bundle` in turn.
 """
 
 from __future__ import annotations
@@ -26,54 +30,40 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from edge.atomic import atomic_file, atomic_write
 from edge.backends import load_model
 from edge.context import context_matrix
-from edge.features import FeatureSpec
 from edge.contract.inputs import INTEREST_INPUTS, FUSION_INPUTS, interest_feed
 from edge.contract.int8 import dequantize_rows, quantize_rows
+from edge.bundle.archive import pack_archive
 from export.bundle import (
-    pack_archive,
     popularity_priors,
     write_bundle,
 )
-from export.convert import Parity, ParityError, check_parity, export_onnx, export_tflite
+from export.checkpoints import load_students, load_teacher, save_students, save_teacher
+from export.config import BuildConfig
+from export.console import native_info_hidden
+from export.convert import ConversionError, Parity, ParityError, check_parity, export_onnx, export_tflite
 from export.data.contract import Dataset
 from export.data.split import LeaveLastOut, leave_last_out
-from export.evaluate import ALSScorer, EvalReport, default_baselines, evaluate
+from export.distill import distill_fusion, distill_interest
+from export.evaluate import EvalReport, build_baselines, evaluate
+from export.evaluate.cold import cold_item_probe
+from export.evaluate.scorers import TeacherScorer, WindowScorer, device_user_fn, torch_user_fn
 from export.features import catalogue_features, full_clip_audio
 from export.quantize import export_text_teacher, quantize_onnx, quantize_tflite
-from export.scorers import TeacherScorer, WindowScorer, device_user_fn, torch_user_fn
 from export.sequences import student_examples, user_events
-from export.students import (
-    StudentConfig,
-    distill_fusion,
-    distill_interest,
-)
-from export.teacher import Teacher, TeacherConfig, teacher_user_vectors, train_teacher
+from export.train import teacher_user_vectors, train_teacher
 
 PARITY_TOLERANCE = 0.99
 # Fixed-shape TFLite models run one row at a time, so their parity sample is smaller.
 TFLITE_PARITY_ROWS = 64
 PARITY_ROWS = 256
-STAGES = ("train", "distill", "quantize", "bundle")
 
 
-@dataclass
-class BuildConfig:
-    """Everything a build needs besides the data."""
-
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    student: StudentConfig = field(default_factory=StudentConfig)
-    spec: FeatureSpec = field(default_factory=FeatureSpec)
-    workers: int = 2
-    cold_fraction: float = 0.1
-    cold_steps: int | None = None  # teacher steps of the cold-item probe (default: half)
-    export_teacher: bool = True
-    progress: bool = True
-
-    def to_dict(self) -> dict:
-        return {"teacher": self.teacher.to_dict(), "student": self.student.to_dict(), "workers": self.workers,
-                "cold_fraction": self.cold_fraction, "cold_steps": self.cold_steps}
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_file(path, "wb") as fh:
+        np.save(fh, array)
 
 
 @dataclass
@@ -119,15 +109,14 @@ class Work:
         return self.dir / name
 
     def save(self) -> None:
-        tmp = self.report_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.report, indent=2, default=float))
-        tmp.replace(self.report_path)
+        """Write the running report (atomically: a crash leaves the previous one)."""
+        atomic_write(self.report_path, json.dumps(self.report, indent=2, default=float))
 
     def features(self) -> np.ndarray:
         path = self.path("features.npy")
         if not path.exists():
             feats = catalogue_features(self.ds.items, self.cfg.spec, workers=self.cfg.workers, cache_dir=self.dir / "cache", progress=self.cfg.progress)
-            np.save(path, feats)
+            _save_npy(path, feats)
         return np.load(path)
 
     def teacher_features(self) -> np.ndarray:
@@ -136,7 +125,7 @@ class Work:
         path = self.path("teacher_features.npy")
         if not path.exists():
             extra = full_clip_audio(self.ds.items, self.cfg.spec, workers=self.cfg.workers, cache_dir=self.dir / "cache", progress=self.cfg.progress)
-            np.save(path, np.concatenate([self.features(), extra], axis=1))
+            _save_npy(path, np.concatenate([self.features(), extra], axis=1))
         return np.load(path)
 
     def need(self, name: str, stage: str) -> Path:
@@ -154,18 +143,16 @@ def stage_train(w: Work) -> None:
     """Train both teachers, evaluate the teacher, export its text encoder with optimum."""
     cfg = w.cfg
     events = user_events(w.split)
-    model, log = train_teacher(w.split, events, w.ds.items, w.teacher_features(), cfg.teacher, progress=cfg.progress)
+    model, log = train_teacher(events, w.ds.items, w.teacher_features(), cfg.teacher, progress=cfg.progress)
     table = model.item_table().numpy()
-    torch.save(model, w.path("teacher.pt"))
-    np.save(w.path("teacher_items.npy"), table)
+    save_teacher(model, w.path("teacher.pt"))
+    _save_npy(w.path("teacher_items.npy"), table)
     report = evaluate([TeacherScorer(model, table, events)], w.split)
     w.report["teacher"] = {"log": log, "quality": _metrics(report.rows[0]), "params": sum(p.numel() for p in model.parameters())}
     if cfg.export_teacher:
         hf = w.path("teacher_text")
         model.fusion.text.save(hf)
         try:
-            from export.quantize import ConversionError
-
             files = export_text_teacher(hf, w.path("teacher_text_onnx"))
             w.report["teacher"]["text_onnx"] = {k: {"file": str(v.relative_to(w.dir)), "bytes": v.stat().st_size} for k, v in files.items()}
         except ConversionError as exc:
@@ -181,7 +168,7 @@ def _device_table(table: np.ndarray) -> np.ndarray:
 def stage_distill(w: Work) -> None:
     """Distil the fusion and interest students from the saved teacher."""
     cfg = w.cfg
-    model: Teacher = torch.load(w.need("teacher.pt", "train"), weights_only=False)
+    model = load_teacher(w.need("teacher.pt", "train"))
     table = np.load(w.need("teacher_items.npy", "train"))
     events = user_events(w.split)
     ex = student_examples(events, cfg.student.history_len)
@@ -190,7 +177,7 @@ def stage_distill(w: Work) -> None:
     fusion, flog = distill_fusion(feats, table, np.arange(len(table)), cfg.student, cfg.progress)
     dev = _device_table(table)
     interest, ilog = distill_interest(ex, dev, t_users, cfg.student, cfg.progress)
-    torch.save({"fusion": fusion, "interest": interest}, w.path("students.pt"))
+    save_students(fusion, interest, cfg.student, w.path("students.pt"))
     w.report["students"] = {"fusion": flog, "interest": ilog}
     w.save()
 
@@ -213,7 +200,7 @@ def _parity_inputs(w: Work, table: np.ndarray) -> dict[str, dict[str, np.ndarray
 def stage_quantize(w: Work) -> None:
     """Export both students to ONNX and TFLite, fp32 and int8; check each file's parity with
     PyTorch through the device backends; score every variant on the held-out split."""
-    students = torch.load(w.need("students.pt", "distill"), weights_only=False)
+    students = load_students(w.need("students.pt", "distill"))
     table = np.load(w.need("teacher_items.npy", "train"))
     dev = _device_table(table)
     inputs = _parity_inputs(w, dev)
@@ -246,24 +233,14 @@ def stage_quantize(w: Work) -> None:
     scorers = [WindowScorer("student fp32 (PyTorch)", torch_user_fn(students["interest"]), dev, L)]
     for precision in ("int8",):
         for backend in ("onnx", "tflite"):
-            m = load_model({backend: files["interest"][precision][backend]}, [backend], input_names=names)
+            with native_info_hidden():  # LiteRT announces its XNNPACK delegate on stderr
+                m = load_model({backend: files["interest"][precision][backend]}, [backend], input_names=names)
             scorers.append(WindowScorer(f"student {precision} ({backend})", device_user_fn(m), dev, L, None if backend == "onnx" else 1))
-    scorers += _baselines()
+    scorers += build_baselines()
     report = evaluate(scorers, w.split)
     w.report["quality"] = {"protocol": "leave-last-out (see export.data.split.PROTOCOL)", "rows": [
         {"model": r["model"], **_metrics(r)} for r in report.rows]}
     w.save()
-
-
-def _baselines() -> list:
-    scorers = default_baselines()
-    try:
-        import implicit  # noqa: F401  (dev extra; the build runs without it)
-
-        scorers.append(ALSScorer())
-    except ImportError:
-        pass
-    return scorers
 
 
 def stage_bundle(w: Work, out: str | Path) -> Path:
@@ -296,8 +273,6 @@ def stage_cold(w: Work) -> None:
     """Cold items: hold out a random ``cold_fraction`` of items from a second, independent
     teacher + fusion student; rank those items for their users from content alone and compare
     with a content-only baseline (cosine of raw features)."""
-    from export.cold import cold_item_probe
-
     w.report["cold_items"] = cold_item_probe(w.split, w.ds.items, w.features(), w.teacher_features(), w.cfg)
     w.save()
 
@@ -331,5 +306,5 @@ def build(ds: Dataset, out: str | Path, work: str | Path, cfg: BuildConfig | Non
     return BuildResult(Path(bundle), w.dir, w.report, w.split, timings)
 
 
-__all__ = ["BuildConfig", "BuildResult", "Work", "build", "stage_train", "stage_distill", "stage_quantize", "stage_bundle",
+__all__ = ["BuildResult", "Work", "build", "stage_train", "stage_distill", "stage_quantize", "stage_bundle",
            "stage_cold", "ParityError", "EvalReport", "PARITY_TOLERANCE"]

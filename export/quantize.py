@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import warnings
 from pathlib import Path
 
-from export.convert import ConversionError, _captured_native_output, log_tail
+from export.console import captured_native_output, log_tail
+from export.convert import ConversionError
 
 
 def quantize_onnx(src: Path, dst: Path) -> Path:
@@ -30,17 +30,21 @@ def quantize_onnx(src: Path, dst: Path) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         pre = Path(scratch) / "pre.onnx"
-        logging.getLogger().setLevel(logging.WARNING)
+        # onnxruntime's quantiser logs its progress at INFO through the root logger: held at
+        # WARNING for this call only, in case the application lowered it.
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(max(level, logging.WARNING))
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-                # reduce_range (7-bit weights): on x86 CPUs without VNNI (AVX2 only) onnxruntime's
-                # u8s8 kernel adds pairs of products in int16 and saturates; full-range weights
-                # then cost parity (interest student cosine 0.97 on an AVX2-only EPYC host).
-                quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
+            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+            # reduce_range (7-bit weights): on x86 CPUs without VNNI (AVX2 only) onnxruntime's
+            # u8s8 kernel adds pairs of products in int16 and saturates; full-range weights
+            # then cost parity (interest student cosine 0.97 on an AVX2-only EPYC host).
+            quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
         except Exception as exc:
             raise ConversionError(f"onnxruntime could not quantise {src.name}: {exc}") from exc
+        finally:
+            root.setLevel(level)
     return dst
 
 
@@ -50,7 +54,7 @@ def quantize_tflite(src: Path, dst: Path) -> Path:
     :raises ConversionError: ai-edge-quantizer is missing or failed, with its log.
     """
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with _captured_native_output() as log:
+    with captured_native_output() as log:
         try:
             from ai_edge_quantizer import quantizer, recipe
 
@@ -75,15 +79,15 @@ def export_text_teacher(hf_folder: Path, out: Path) -> dict[str, Path]:
         from optimum.exporters.onnx import main_export
         from optimum.onnxruntime import ORTQuantizer
         from optimum.onnxruntime.configuration import AutoQuantizationConfig
-
-        with warnings.catch_warnings(), _captured_native_output():
-            warnings.simplefilter("ignore")
+    except ImportError:
+        raise ConversionError("the teacher export needs optimum-onnx: pip install 'edgerec[export]'") from None
+    # optimum's exporter prints its tracing warnings and progress; they are kept with the error.
+    with captured_native_output() as log:
+        try:
             main_export(str(hf_folder), output=str(out), task="feature-extraction", local_files_only=True, do_validation=False)
             quantizer = ORTQuantizer.from_pretrained(str(out), file_name="model.onnx")
             qconfig = AutoQuantizationConfig.avx2(is_static=False, per_channel=True)
             quantizer.quantize(save_dir=str(out), quantization_config=qconfig)
-    except ImportError:
-        raise ConversionError("the teacher export needs optimum-onnx: pip install 'edgerec[export]'") from None
-    except Exception as exc:
-        raise ConversionError(f"optimum could not export the text teacher from {hf_folder}: {exc}") from exc
+        except Exception as exc:
+            raise ConversionError(f"optimum could not export the text teacher from {hf_folder}: {exc}\n{log_tail(log)}") from exc
     return {"fp32": out / "model.onnx", "int8": out / "model_quantized.onnx"}

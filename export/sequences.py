@@ -14,12 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.context import context_matrix
-from edge.contract.events import DEFAULT_KIND, N_KIND_CODES, POSITIVE_KINDS, kind_code
+from edge.contract.events import DEFAULT_KIND, POSITIVE_KINDS, kind_code
 from edge.contract.inputs import history_window
 from export.data.split import LeaveLastOut
 
 #: Event codes are :func:`edge.contract.events.kind_code`; 0 pads.
-N_KINDS = N_KIND_CODES
 POSITIVE_CODES = frozenset(kind_code(k) for k in POSITIVE_KINDS)
 _DEFAULT_POSITIVE = kind_code(DEFAULT_KIND)
 

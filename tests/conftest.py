@@ -81,10 +81,8 @@ def make_tiny_catalogue(root: Path, n_items: int = 40, n_users: int = 80, seed: 
 
 
 def tiny_build_config(**overrides):
-    """A :class:`~export.pipeline.BuildConfig` that trains for seconds, not minutes."""
-    from export.pipeline import BuildConfig
-    from export.students import StudentConfig
-    from export.teacher import TeacherConfig
+    """A :class:`~export.config.BuildConfig` that trains for seconds, not minutes."""
+    from export.config import BuildConfig, StudentConfig, TeacherConfig
 
     teacher = TeacherConfig(steps=200, batch_size=32, hidden=64, layers=1, text_hidden=32, text_layers=1, text_max_len=16,
                             text_items_per_step=16, threads=1)

@@ -13,7 +13,8 @@ from edge.errors import BackendError
 from edge.ranking import score_int8, top_k
 from edge.contract.int8 import quantize_rows
 from export.convert import check_parity, export_onnx, export_tflite
-from export.students import InterestStudent, StudentConfig
+from export.config import StudentConfig
+from export.models.students import InterestStudent
 
 CFG = StudentConfig(dim=32, interest_hidden=64, history_len=12)
 

@@ -1,4 +1,4 @@
-"""Tests for the synthetic demo generator (export/data/demo.py).
+"""Tests for the synthetic demo generator (export/data/synthetic/).
 
 Small catalogues (60 items, 30 users) keep these fast; one slow test runs the defaults.
 """
@@ -15,10 +15,10 @@ import pytest
 import soundfile as sf
 
 from edge.errors import DataError
-from export.data import demo
+from export.data import synthetic as demo
 from edge.contract.events import POSITIVE_KINDS
 from export.data.contract import load_dataset
-from export.data.demo import EPOCH_END_S, DemoData, generate_demo
+from export.data.synthetic import EPOCH_END_S, DemoData, generate_demo
 
 N_ITEMS, N_USERS = 60, 30
 

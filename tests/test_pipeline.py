@@ -7,10 +7,11 @@ import pytest
 import torch
 from conftest import tiny_build_config
 
-from export.bundle_scorer import BundleScorer
+from export.config import StudentConfig
 from export.convert import ParityError, check_parity, export_onnx
 from export.evaluate import PopularityScorer, evaluate
-from export.students import FusionStudent, StudentConfig
+from export.evaluate.scorers import BundleScorer
+from export.models.students import FusionStudent
 
 
 def test_build_report_has_every_stage_side_by_side(tiny_build):
@@ -96,7 +97,7 @@ def test_a_model_failing_parity_is_not_bundled(tiny_dataset, tmp_path, monkeypat
 
 def test_text_teacher_loads_a_local_pretrained_model_offline(tiny_build, monkeypatch):
     """A configured model folder is read with local_files_only: no hub access is attempted."""
-    from export.text_encoder import TextEncoder
+    from export.models.text_encoder import TextEncoder
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     folder = tiny_build.work / "teacher_text"

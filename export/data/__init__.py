@@ -1,1 +1,2 @@
-"""Data for the server side: the CSV contract, MovieLens adapter, demo generator and splits."""
+"""Data for the server side: the CSV contract, MovieLens adapter, the synthetic demo data
+generator (:mod:`export.data.synthetic`) and splits."""

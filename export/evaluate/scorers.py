@@ -1,19 +1,25 @@
-"""Scorers (see :mod:`export.evaluate`) for the teacher, the students in PyTorch, and exported
-student files run through the device backends: the same protocol for every stage of the model."""
+"""Scorers (:class:`export.evaluate.Scorer`) for the teacher, the students in PyTorch, exported
+student files run through the device backends, and whole bundles through the device runtime
+(edge.bundle + edge.backends): the same protocol for every stage of the model."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
 from edge.backends import Model
+from edge.bundle import Bundle
 from edge.context import context_matrix
 from edge.contract.inputs import INTEREST_INPUTS, interest_feed
+from edge.errors import BundleError
+from export.console import native_info_hidden
 from export.data.split import LeaveLastOut
+from export.models.teacher import Teacher
 from export.sequences import UserEvents
-from export.teacher import Teacher, teacher_user_vectors
+from export.train import teacher_user_vectors
 
 UserFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -69,3 +75,25 @@ def torch_user_fn(module: torch.nn.Module) -> UserFn:
 def device_user_fn(model: Model) -> UserFn:
     """A loaded device model (onnxruntime or TFLite) as a ``user_fn``."""
     return lambda h, m, c: model.run(dict(zip(INTEREST_INPUTS, (h, m, c))))
+
+
+class BundleScorer(WindowScorer):
+    """Scores users with a bundle's interest model and int8 catalogue, as a device would."""
+
+    def __init__(self, bundle: str | Path | Bundle, backend: str = "onnx", batch_size: int = 256) -> None:
+        self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.open(bundle)
+        self.backend = backend
+        with native_info_hidden():  # LiteRT announces its XNNPACK delegate on stderr
+            model = self.bundle.load_model("interest", [backend])
+        # Fixed-shape backends (TFLite) take one row at a time.
+        super().__init__(f"bundle ({backend}, int8 catalogue)", device_user_fn(model), np.zeros((0, 0), np.float32),
+                         self.bundle.history_len, batch_size if backend == "onnx" else 1)
+
+    def fit(self, split: LeaveLastOut) -> None:
+        """Map the split's item order onto the bundle's catalogue rows (nothing is trained)."""
+        missing = [i for i in split.item_ids if i not in self.bundle.index]
+        if missing:
+            raise BundleError(f"{len(missing)} evaluation item(s) are not in the bundle, e.g. {missing[:3]}")
+        rows = np.array([self.bundle.index[i] for i in split.item_ids], dtype=np.int64)
+        self.items = self.bundle.item_embeddings()[rows]
+        super().fit(split)

@@ -5,44 +5,31 @@ and fusion student learn without any event on those items). For every user with 
 on a cold item, the cold items are ranked for the user's warm history: item vectors from the
 fusion student (content only, as on the device), user vectors from the teacher. The baseline in
 the same run is content-only: cosine between the mean standardised feature vector of the user's
-warm items and each cold item's feature vector.
+warm items and each cold item's feature vector. NDCG@10 and HR@10 over each user's set of cold
+items come from :func:`export.evaluate.metrics.set_metrics`, the held-out evaluation's metrics.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from edge.context import context_matrix
 from edge.contract.vectors import unit_rows
+from export.config import BuildConfig
 from export.data.contract import Item
 from export.data.split import LeaveLastOut
+from export.distill import distill_fusion
+from export.evaluate.metrics import set_metrics
 from export.sequences import user_events
-from export.students import distill_fusion
-from export.teacher import teacher_user_vectors, train_teacher
-
-if TYPE_CHECKING:
-    from export.pipeline import BuildConfig
-
-
-def ndcg_sets(scores: np.ndarray, relevant: Sequence[np.ndarray], k: int = 10) -> tuple[float, float]:
-    """Mean NDCG@k and HR@k (at least one hit) when each row has a set of relevant columns."""
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    disc = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
-    ndcg, hit = [], []
-    for row, rel in zip(top, relevant):
-        gains = np.isin(row, rel).astype(float)
-        ideal = disc[: min(len(rel), k)].sum()
-        ndcg.append(float(gains @ disc / ideal))
-        hit.append(float(gains.any()))
-    return float(np.mean(ndcg)), float(np.mean(hit))
+from export.train import teacher_user_vectors, train_teacher
 
 
 def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.ndarray, teacher_features: np.ndarray,
-                    cfg: "BuildConfig") -> dict:
+                    cfg: BuildConfig) -> dict:
     """Train without the cold items and rank them from content; returns the report section.
 
     :param features: device feature vectors (the fusion student's input and the baseline's).
@@ -74,7 +61,7 @@ def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.nda
     events = user_events(split, exclude_items=cold)
     steps = cfg.cold_steps or max(1, cfg.teacher.steps // 2)
     tcfg = dataclasses.replace(cfg.teacher, steps=steps)
-    teacher, log = train_teacher(split, events, items, teacher_features, tcfg, progress=cfg.progress)
+    teacher, log = train_teacher(events, items, teacher_features, tcfg, progress=cfg.progress)
     table = teacher.item_table().numpy()
     warm = np.flatnonzero(~is_cold)
     student, _ = distill_fusion(features, table, warm, cfg.student, progress=cfg.progress)
@@ -85,19 +72,19 @@ def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.nda
     last_ts = np.array([events[u].timestamps[-1] if len(events[u].timestamps) else 0 for u in users_a])
     uv = teacher_user_vectors(teacher, torch.from_numpy(table), events, users_a, ends, context_matrix(last_ts))
     rows = []
-    ndcg, hr = ndcg_sets(uv @ cold_vecs.T, relevant)
+    ndcg, hr = set_metrics(uv @ cold_vecs.T, relevant)
     rows.append({"model": "fusion student (content only) + teacher user vector", "ndcg@10": ndcg, "hr@10": hr})
     # The teacher's own vector for an item without history (text + content, no id).
-    ndcg, hr = ndcg_sets(uv @ table[cold].T, relevant)
+    ndcg, hr = set_metrics(uv @ table[cold].T, relevant)
     rows.append({"model": "teacher item tower without id (text + content)", "ndcg@10": ndcg, "hr@10": hr})
     std = features[warm].std(0)
     z = (features - features[warm].mean(0)) / np.where(std > 1e-6, std, 1.0)
     z = unit_rows(z, np.float64)
     prof = np.stack([z[events[u].items[events[u].positive]].mean(0) if events[u].positive.any() else np.zeros(z.shape[1]) for u in users_a])
-    ndcg, hr = ndcg_sets(prof @ z[cold].T, relevant)
+    ndcg, hr = set_metrics(prof @ z[cold].T, relevant)
     rows.append({"model": "content-only baseline (cosine of raw features)", "ndcg@10": ndcg, "hr@10": hr})
     rand = rng.random((len(users_a), len(cold)))
-    ndcg, hr = ndcg_sets(rand, relevant)
+    ndcg, hr = set_metrics(rand, relevant)
     rows.append({"model": "random order", "ndcg@10": ndcg, "hr@10": hr})
     section.update({"teacher_steps": steps, "teacher_train_s": log["train_s"], "rows": rows})
     return section

@@ -1,0 +1,122 @@
+"""Distilling the students from the teachers: the losses, then one loop per student.
+
+* Fusion student: cosine to the teacher's item embedding plus an in-batch contrastive term, so
+  content the device finds itself lands in the catalogue's space.
+* Interest student: KL divergence to the teacher's scores over the teacher's top candidates,
+  plus cross-entropy on the true next item, both scored against the catalogue as the device
+  holds it (the dequantised int8 rows).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from export.config import StudentConfig
+from export.models.students import FusionStudent, InterestStudent
+from export.sequences import StudentExamples
+from export.train import one_cycle
+
+
+def fusion_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Cosine distance to the teacher's vectors plus 0.1 x in-batch contrastive cross-entropy
+    (each student vector must pick its own teacher vector out of the batch).
+
+    :param student: ``(B, dim)`` unit student vectors. :param teacher: ``(B, dim)`` unit targets.
+    """
+    cos = 1.0 - (student * teacher).sum(-1).mean()
+    contrast = F.cross_entropy(student @ teacher.T / temperature, torch.arange(len(student)))
+    return cos + 0.1 * contrast
+
+
+def interest_loss(s_logits: torch.Tensor, t_logits: torch.Tensor, target: torch.Tensor, k: int, kl_weight: float) -> torch.Tensor:
+    """``kl_weight`` x KL(teacher || student) over the teacher's top ``k`` items, plus
+    ``1 - kl_weight`` x cross-entropy on the true next item.
+
+    :param s_logits: ``(B, n_items)`` student logits. :param t_logits: ``(B, n_items)`` teacher
+        logits (no gradient). :param target: ``(B,)`` catalogue rows of the true next items.
+    """
+    t_top, top_idx = t_logits.topk(k, dim=-1)
+    kl = F.kl_div(torch.log_softmax(s_logits.gather(-1, top_idx), -1), torch.log_softmax(t_top, -1), log_target=True, reduction="batchmean")
+    ce = F.cross_entropy(s_logits, target)
+    return kl_weight * kl + (1 - kl_weight) * ce
+
+
+def distill_fusion(features: np.ndarray, targets: np.ndarray, rows: np.ndarray, cfg: StudentConfig,
+                   progress: bool = True) -> tuple[FusionStudent, dict]:
+    """Fit the fusion student to the teacher's item vectors.
+
+    :param features: ``(n_items, F)`` device feature vectors of the catalogue.
+    :param targets: ``(n_items, dim)`` teacher item vectors (unit length).
+    :param rows: the catalogue rows to learn from (e.g. items that are not held out).
+    :returns: the student (eval mode) and a log with loss, train cosine and seconds.
+    """
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    x = torch.from_numpy(np.ascontiguousarray(features[rows], np.float32))
+    y = torch.from_numpy(np.ascontiguousarray(targets[rows], np.float32))
+    model = FusionStudent(x.shape[1], cfg)
+    model.set_stats(x)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    sched = one_cycle(opt, cfg.lr, cfg.fusion_steps)
+    t0 = time.perf_counter()
+    losses = []
+    model.train()
+    for _ in tqdm(range(cfg.fusion_steps), desc="distil fusion", unit="step", disable=not progress):
+        b = torch.from_numpy(rng.integers(0, len(x), size=min(cfg.batch_size, len(x))))
+        loss = fusion_loss(model(x[b]), y[b], cfg.temperature)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    model.eval()
+    with torch.no_grad():
+        fit_cos = float((model(x) * y).sum(-1).mean())
+    return model, {"steps": cfg.fusion_steps, "loss_last": float(np.mean(losses[-20:])), "train_cosine": fit_cos,
+                   "train_s": time.perf_counter() - t0, "items": int(len(rows))}
+
+
+def distill_interest(ex: StudentExamples, item_vectors: np.ndarray, teacher_users: np.ndarray, cfg: StudentConfig,
+                     progress: bool = True) -> tuple[InterestStudent, dict]:
+    """Fit the interest student to the teacher's scores and the true next items.
+
+    :param item_vectors: ``(n_items, dim)`` catalogue vectors as the device sees them (the
+        dequantised int8 catalogue), used for histories and for scoring.
+    :param teacher_users: ``(len(ex), dim)`` the teacher's user vector for each example.
+    :returns: the student (eval mode) and a log with loss and seconds.
+    """
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    table = torch.from_numpy(np.ascontiguousarray(item_vectors, np.float32))
+    t_users = torch.from_numpy(np.ascontiguousarray(teacher_users, np.float32))
+    model = InterestStudent(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-5)
+    sched = one_cycle(opt, cfg.lr, cfg.interest_steps)
+    k = min(cfg.kl_top, table.shape[0])
+    t0 = time.perf_counter()
+    losses = []
+    model.train()
+    for _ in tqdm(range(cfg.interest_steps), desc="distil interest", unit="step", disable=not progress):
+        b = rng.integers(0, len(ex), size=min(cfg.batch_size, len(ex)))
+        # The history rows as the device feeds them: item vectors, zero where the mask pads.
+        mask = torch.from_numpy(ex.mask[b])
+        hist = table[torch.from_numpy(ex.history[b]).clamp(min=0)] * mask.unsqueeze(-1)
+        s_logits = model(hist, mask, torch.from_numpy(ex.context[b])) @ table.T / cfg.temperature
+        with torch.no_grad():
+            t_logits = t_users[b] @ table.T / cfg.temperature
+        loss = interest_loss(s_logits, t_logits, torch.from_numpy(ex.target[b]), k, cfg.kl_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    model.eval()
+    return model, {"steps": cfg.interest_steps, "loss_last": float(np.mean(losses[-20:])), "train_s": time.perf_counter() - t0,
+                   "examples": int(len(ex))}

@@ -1,0 +1,144 @@
+"""Fitting the teachers: both towers jointly on next-event prediction, full-softmax
+cross-entropy over the catalogue (or a sampled subset of it for very large catalogues).
+
+Each step samples users in proportion to how many predictions they offer, cuts a random window
+of their events (:func:`export.sequences.window`), and scores every position's next event:
+positives are cross-entropy targets; skips and dislikes are inputs and unlikelihood targets
+(their probability is pushed down), never positives.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from export.config import TeacherConfig
+from export.data.contract import Item
+from export.models.teacher import Teacher
+from export.models.text_encoder import TextEncoder, item_text
+from export.sequences import POSITIVE_CODES, UserEvents, window
+
+
+def one_cycle(opt: torch.optim.Optimizer, lr: float, steps: int, warmup: float = 0.05) -> torch.optim.lr_scheduler.OneCycleLR:
+    """The learning-rate schedule every trainer here uses (the teachers and both students).
+
+    One-cycle; the warm-up is at least two steps so very short runs (tests) work.
+    """
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 4), pct_start=max(warmup, 2.0 / max(steps, 4)))
+
+
+def new_teacher(cfg: TeacherConfig, items: Sequence[Item], features: np.ndarray, has_history: np.ndarray) -> Teacher:
+    """A freshly initialised teacher over the catalogue ``items`` with their ``(n_items, F)``
+    content ``features``; ``has_history[i]`` says item ``i`` gets an id embedding."""
+    text = TextEncoder([item_text(it) for it in items], cfg.dim, cfg.text_model, cfg.text_hidden, cfg.text_layers,
+                       max_len=cfg.text_max_len)
+    model = Teacher(cfg, text, features.shape[1])
+    model.fusion.set_catalogue(features, has_history)
+    return model
+
+
+def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.ndarray, cfg: TeacherConfig,
+                  progress: bool = True) -> tuple[Teacher, dict]:
+    """Fit both teachers on next-event prediction over random windows of the users' events.
+
+    :param events: every user's training events (:func:`export.sequences.user_events`).
+    :param features: ``(n_items, F)`` the fusion teacher's content input, catalogue order.
+    :returns: the teacher (eval mode) and a log with loss and seconds.
+    :raises ValueError: no user has two events.
+    """
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    n_items = len(items)
+    has_history = np.zeros(n_items, bool)
+    for ev in events:
+        has_history[ev.items[ev.positive]] = True
+    model = new_teacher(cfg, items, features, has_history)
+    model.fusion.refresh_text()
+    lengths = np.array([len(ev.items) for ev in events])
+    users = np.flatnonzero(lengths >= 2)
+    if len(users) == 0:
+        raise ValueError("no user has two events: nothing to train the teacher on")
+    # Sample users in proportion to how many predictions they offer.
+    weights = (lengths[users] - 1) / (lengths[users] - 1).sum()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = one_cycle(opt, cfg.lr, cfg.steps)
+    L = cfg.history_len
+    full = n_items <= cfg.max_candidates
+    positive_codes = torch.tensor(sorted(POSITIVE_CODES))
+    losses: list[float] = []
+    t0 = time.perf_counter()
+    model.train()
+    bar = tqdm(range(cfg.steps), desc="teacher", unit="step", disable=not progress)
+    for step in bar:
+        bu = rng.choice(users, size=cfg.batch_size, p=weights)
+        ends = np.array([rng.integers(2, lengths[u] + 1) for u in bu])
+        w = window(events, bu, ends, L + 1)
+        items_t = torch.from_numpy(w.items)
+        kinds_t = torch.from_numpy(w.kinds)
+        ctx_t = torch.from_numpy(w.context)
+        tgt_items, tgt_kinds = items_t[:, 1:], kinds_t[:, 1:]
+        valid = (tgt_kinds > 0) & (kinds_t[:, :-1] > 0)
+        is_pos = torch.isin(tgt_kinds, positive_codes) & valid
+        is_neg = valid & ~is_pos
+        if full:
+            cand = torch.arange(n_items)
+        else:
+            negs = torch.from_numpy(rng.integers(0, n_items, size=cfg.max_candidates // 2))
+            cand = torch.unique(torch.cat([items_t[items_t >= 0], negs]))
+        # A bounded random subset of candidates gets fresh text vectors with gradients.
+        fresh = cand[torch.from_numpy(rng.choice(len(cand), size=min(cfg.text_items_per_step, len(cand)), replace=False))]
+        cand_vecs = model.fusion(cand, fresh)
+        table = torch.zeros(n_items, cfg.dim).index_put((cand,), cand_vecs)
+        states = model.user_states(table, items_t[:, :-1], kinds_t[:, :-1], ctx_t[:, :-1], ctx_t[:, 1:])
+        logits = states @ cand_vecs.T / cfg.temperature  # (B, L, C)
+        col = torch.searchsorted(cand, tgt_items.clamp(min=0))
+        logp = torch.log_softmax(logits, dim=-1)
+        picked = logp.gather(-1, col.unsqueeze(-1)).squeeze(-1)
+        loss = -(picked * is_pos).sum() / is_pos.sum().clamp(min=1)
+        if is_neg.any():
+            # Unlikelihood: -log(1 - p(skipped item)).
+            p_neg = picked[is_neg].exp().clamp(max=1 - 1e-6)
+            loss = loss - torch.log1p(-p_neg).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+    model.eval()
+    log = {
+        "steps": cfg.steps,
+        "loss_first": float(np.mean(losses[:20])),
+        "loss_last": float(np.mean(losses[-20:])),
+        "train_s": time.perf_counter() - t0,
+        "items_with_history": int(has_history.sum()),
+        "text_model": cfg.text_model or "trained from scratch on the catalogue text",
+    }
+    return model, log
+
+
+@torch.no_grad()
+def teacher_user_vectors(model: Teacher, table: torch.Tensor, events: list[UserEvents], users: np.ndarray,
+                         ends: np.ndarray, query_ts_ctx: np.ndarray, batch: int = 512) -> np.ndarray:
+    """User vectors predicting event ``ends[i]`` from the ``history_len`` events before it.
+
+    :param table: ``(n_items, dim)`` item vectors the events index.
+    :param query_ts_ctx: ``(N, CONTEXT_DIM)`` context of each request.
+    :returns: ``(N, dim)`` float32 unit vectors.
+    """
+    model.eval()
+    L = model.cfg.history_len
+    out = []
+    for s in range(0, len(users), batch):
+        w = window(events, users[s : s + batch], ends[s : s + batch], L)
+        q = np.repeat(query_ts_ctx[s : s + batch, None, :], L, axis=1)
+        st = model.user_states(table, torch.from_numpy(w.items), torch.from_numpy(w.kinds), torch.from_numpy(w.context), torch.from_numpy(q))
+        out.append(st[:, -1].numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.cfg.dim), np.float32)
