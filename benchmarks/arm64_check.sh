@@ -1,6 +1,6 @@
 #!/bin/bash
 # The device side on 64-bit ARM, under qemu user-mode emulation (../shared/tools/arm64):
-# base install only (no torch), the device-side tests, then `edgerec bench --profile rpi4`.
+# base install only (no torch), the device-side tests, then `edgerec bench --device-profile rpi4`.
 # Functional only: timings under emulation mean nothing; the point is that everything runs.
 #
 #   benchmarks/arm64_check.sh            (from the repository root; needs root for the chroot)
@@ -58,18 +58,18 @@ step "no server libraries" "$ARM64" run python -c \
 step "device tests" "$ARM64" run env EDGEREC_TEST_BUNDLE="/src/$BUNDLE" python -m pytest -q -p no:cacheprovider \
   tests/test_profiles.py tests/test_bench.py tests/test_context.py tests/test_import_light.py \
   tests/test_features_frames.py tests/test_features_audio.py tests/test_history.py
-step "edgerec bench --profile rpi4" "$ARM64" run sh -c \
-  "edgerec bench --profile rpi4 --bundle /src/$BUNDLE --runs 5 --cold-runs 1 --json /src/$OUT/bench-rpi4.json > /src/$OUT/bench-rpi4.md"
+step "edgerec bench --device-profile rpi4" "$ARM64" run sh -c \
+  "edgerec bench --device-profile rpi4 --bundle /src/$BUNDLE --runs 5 --cold-runs 1 --json /src/$OUT/bench-rpi4.json > /src/$OUT/bench-rpi4.md"
 cat "$OUT/bench-rpi4.md" 2>/dev/null | tee -a "$LOG"
 # The offline device package: built here (pip download needs the index), installed there with
 # `pip --no-index` into a fresh venv, then used to record and recommend.
 step "package for aarch64" "$HOST_PYTHON" -m edge.cli package --platform manylinux2014_aarch64 \
-  --bundle "$BUNDLE" --profile rpi4 --out "$OUT/pkg-aarch64.tar"
+  --bundle "$BUNDLE" --device-profile rpi4 --out "$OUT/pkg-aarch64.tar"
 step "offline install + recommend on aarch64" "$ARM64" run sh -c "set -eu
   rm -rf /tmp/pk /tmp/edgerec-inst && mkdir -p /tmp/pk && tar -xf /src/$OUT/pkg-aarch64.tar -C /tmp/pk
   PYTHON=python3 sh /tmp/pk/edgerec-package/install.sh /tmp/edgerec-inst
   E=/tmp/edgerec-inst/venv/bin/edgerec; B=/tmp/edgerec-inst/bundle; H=/tmp/edgerec-inst/h.db
-  \$E record --bundle \$B --db \$H --profile alice --item i002 --kind complete --at 1750000000
-  \$E recommend --bundle \$B --db \$H --profile alice -k 5 --at 1750000600"
+  \$E record --bundle \$B --db \$H --profile alice --item-id i002 --kind complete --timestamp 1750000000
+  \$E recommend --bundle \$B --db \$H --profile alice -k 5 --timestamp 1750000600"
 echo "arm64 check: $([ $status -eq 0 ] && echo PASSED || echo FAILED) ($(date -u +%Y-%m-%d)); log: $LOG"
 exit $status

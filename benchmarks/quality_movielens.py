@@ -1,4 +1,4 @@
-"""Quality on MovieLens-100K: a full `edgerec export build` (teacher, students, int8 ONNX and
+"""Quality on MovieLens-100K: a full `edgerec pipeline build` (teacher, students, int8 ONNX and
 TFLite) against popularity, item-kNN, EASE and ALS (implicit) in the same run, under `edgerec
 eval`'s protocol; then the written bundle re-scored through the device runtime (edge.bundle).
 

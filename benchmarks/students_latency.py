@@ -4,7 +4,7 @@ fusion and interest, fp32 and int8, onnxruntime and the TFLite interpreter, one 
 
     python benchmarks/students_latency.py --work BUNDLE.work [--calls 2000]
 
-``--work`` is the work folder of an ``edgerec export build`` (its ``models/`` holds every
+``--work`` is the work folder of an ``edgerec pipeline build`` (its ``models/`` holds every
 variant). Writes benchmarks/results/students_latency-<host>.json. Targets (issue 5): fusion
 student <= 50 us and interest student <= 200 us per call on one x86 thread; both students
 together <= 1 MB on disk.

@@ -1,5 +1,6 @@
-"""Server commands for ``edgerec``: ``demo``, ``demo-data``, ``eval``, ``export build``,
-``export sign`` and ``export keygen``.
+"""Server commands for ``edgerec``: ``demo``, ``demo-data``, ``eval`` and ``pipeline
+build|train|distill|quantize|cold|bundle|sign|keygen`` (named ``pipeline``, not ``export``:
+``edgerec export`` is the device's :meth:`Recommender.export <edge.recommender.Recommender.export>`).
 
 Registered through the ``edgerec.commands`` entry point. Heavy imports (torch) happen inside
 the handlers, so ``edgerec --help`` stays fast and works without the ``export`` extra.
@@ -113,10 +114,10 @@ def _cmd_export_stage(args: argparse.Namespace) -> int:
 
     ds = _load(args)
     w = pipeline.Work(_work_dir(args), ds, _build_config(args))
-    stage = args.export_command
+    stage = args.pipeline_command
     if stage == "bundle":
         if not args.out:
-            raise DataError("export bundle needs --out BUNDLE")
+            raise DataError("pipeline bundle needs --out BUNDLE")
         path = pipeline.stage_bundle(w, args.out)
         print(f"bundle written to {path}")
     else:
@@ -132,7 +133,7 @@ def _cmd_export_sign(args: argparse.Namespace) -> int:
     kid = sign_bundle(args.bundle, args.key)
     print(f"signed {args.bundle} with key {kid} ({Path(args.bundle) / 'manifest.sig'})")
     if args.archive:
-        from export.bundle import pack_archive
+        from edge.bundle.archive import pack_archive
 
         print(f"archive written to {pack_archive(args.bundle)}")
     return 0
@@ -188,10 +189,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="OUT", help="write the report as JSON")
     p.set_defaults(func=_cmd_eval)
 
-    p = sub.add_parser("export", help="server-side export: teachers, students, int8, bundle",
+    p = sub.add_parser("pipeline", help="server-side export: teachers, students, int8, bundle, signing",
                        description="Train teachers, distil students, quantise to int8 ONNX/TFLite and write a verified bundle. "
                        "'build' runs every stage; each stage can also run alone on a work folder.")
-    esub = p.add_subparsers(dest="export_command", metavar="ACTION", required=True)
+    esub = p.add_subparsers(dest="pipeline_command", metavar="ACTION", required=True)
     helps = {
         "build": "every stage in order, then print the model card",
         "train": "train the fusion and interest teachers (and export the text teacher with optimum)",
@@ -219,7 +220,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Verify a bundle folder, then write manifest.sig: an ed25519 signature over the exact "
                         "manifest.json bytes, which pin every other file's sha256. Devices check it against their trusted keys.")
     b.add_argument("bundle", help="bundle folder")
-    b.add_argument("--key", required=True, help="ed25519 private key PEM (from `edgerec export keygen`)")
+    b.add_argument("--key", required=True, help="ed25519 private key PEM (from `edgerec pipeline keygen`)")
     b.add_argument("--archive", action="store_true", help="also re-pack <bundle>.tar beside the folder, signature included")
     b.set_defaults(func=_cmd_export_sign)
 

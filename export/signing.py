@@ -74,7 +74,7 @@ def _load_private_key(path: Path):
     except (ValueError, TypeError) as exc:
         raise BundleError(f"{path}: not an unencrypted PEM private key ({exc})") from None
     if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise BundleError(f"{path}: holds a {type(key).__name__}, expected an ed25519 private key (`edgerec export keygen`)")
+        raise BundleError(f"{path}: holds a {type(key).__name__}, expected an ed25519 private key (`edgerec pipeline keygen`)")
     return key
 
 

@@ -48,7 +48,7 @@ def test_bench_reports_every_stage_and_a_verdict_per_budget(bundle, tmp_path):
 def test_bench_command_writes_json_and_reports_a_missing_matplotlib(bundle, tmp_path, capsys, monkeypatch):
     out = tmp_path / "r.json"
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as on a device without the plot extra
-    code = main(["bench", "--profile", "x86-dev", "--bundle", str(bundle), "--runs", "2", "--cold-runs", "0",
+    code = main(["bench", "--device-profile", "x86-dev", "--bundle", str(bundle), "--runs", "2", "--cold-runs", "0",
                  "--json", str(out), "--plot", str(tmp_path / "r.png")])
     captured = capsys.readouterr()
     assert code == 1 and "pip install 'edgerec[plot]'" in captured.err
@@ -61,7 +61,7 @@ def test_bench_command_writes_json_and_reports_a_missing_matplotlib(bundle, tmp_
 
 def test_bench_plot_is_a_png_when_matplotlib_is_installed(bundle, tmp_path):
     pytest.importorskip("matplotlib", reason="the 'plot' extra is not installed")
-    assert main(["bench", "--profile", "x86-dev", "--bundle", str(bundle), "--runs", "1", "--cold-runs", "0",
+    assert main(["bench", "--device-profile", "x86-dev", "--bundle", str(bundle), "--runs", "1", "--cold-runs", "0",
                  "--plot", str(tmp_path / "r.png")]) == 0
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

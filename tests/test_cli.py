@@ -21,7 +21,8 @@ def _commands(parser: argparse.ArgumentParser, prefix=()):
 
 def test_top_level_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "edge.cli", "--help"], capture_output=True, text=True, check=True).stdout
-    for name in ("demo", "demo-data", "eval", "export", "recommend", "record", "bundle"):
+    for name in ("demo", "demo-data", "eval", "pipeline", "export", "recommend", "record", "add-item", "add-profile", "profiles",
+                 "recent", "block", "blocked", "forget", "health", "bundle", "features", "bench", "package", "serve"):
         assert f"    {name}" in out
 
 

@@ -42,7 +42,7 @@ def test_package_installs_offline_in_a_fresh_venv_and_recommends(tiny_build, tmp
     prefix = tmp_path / "prefix"
     item = tiny_build_first_item(prefix / "bundle")
     subprocess.run([str(edgerec), "record", "--bundle", str(prefix / "bundle"), "--db", str(tmp_path / "h.db"), "--profile", "p1",
-                    "--item", item, "--kind", "complete"], check=True, capture_output=True)
+                    "--item-id", item, "--kind", "complete"], check=True, capture_output=True)
     out = subprocess.run([str(edgerec), "recommend", "--bundle", str(prefix / "bundle"), "--db", str(tmp_path / "h.db"),
                           "--profile", "p1", "--json"], check=True, capture_output=True, text=True).stdout
     assert '"item_id"' in out

@@ -222,14 +222,14 @@ def test_trusted_keys_folder_problems_are_bundle_errors(keys, tmp_path):
 
 def test_cli_keygen_sign_verify_install(tiny_build, tmp_path, capsys):
     b = _copy(tiny_build, tmp_path / "b")
-    assert main(["export", "keygen", str(tmp_path / "k" / "pub2026")]) == 0
+    assert main(["pipeline", "keygen", str(tmp_path / "k" / "pub2026")]) == 0
     assert "private:" in capsys.readouterr().out
     trust = tmp_path / "trust"
     trust.mkdir()
     shutil.copy(tmp_path / "k" / "pub2026.pub", trust)
     assert main(["bundle", "verify", str(b), "--trusted-keys", str(trust), "--require-signature"]) == 1
     assert "unsigned bundle refused" in capsys.readouterr().err
-    assert main(["export", "sign", str(b), "--key", str(tmp_path / "k" / "pub2026.pem"), "--archive"]) == 0
+    assert main(["pipeline", "sign", str(b), "--key", str(tmp_path / "k" / "pub2026.pem"), "--archive"]) == 0
     assert "archive written to" in capsys.readouterr().out
     assert main(["bundle", "verify", str(b), "--trusted-keys", str(trust), "--require-signature"]) == 0
     assert "signed by trusted key" in capsys.readouterr().out
@@ -237,5 +237,5 @@ def test_cli_keygen_sign_verify_install(tiny_build, tmp_path, capsys):
     assert main(["bundle", "install", str(tmp_path / "b.tar"), "--store", store, "--trusted-keys", str(trust),
                  "--require-signature"]) == 0
     # tv-a55 demands signatures from /etc/edgerec/trusted-keys, which this host lacks: refused, clearly.
-    assert main(["bundle", "install", str(b), "--store", store, "--profile", "tv-a55"]) == 1
+    assert main(["bundle", "install", str(b), "--store", store, "--device-profile", "tv-a55"]) == 1
     assert "trusted keys folder not found" in capsys.readouterr().err

@@ -132,7 +132,7 @@ class TrustedKeys:
             names.setdefault(kid, path.name)
             by_name[path.name] = by_name[path.stem] = kid
         if not keys:
-            raise BundleError(f"{folder}: no *.pub public keys; add the key that signs your bundles (`edgerec export keygen`)")
+            raise BundleError(f"{folder}: no *.pub public keys; add the key that signs your bundles (`edgerec pipeline keygen`)")
         revoked: set[str] = set()
         rpath = folder / REVOKED
         if rpath.exists():
@@ -180,7 +180,7 @@ def read_signature(bundle_root: str | Path) -> dict[str, Any] | None:
     try:
         doc = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:  # ValueError covers JSON and UTF-8 errors
-        raise BundleError(f"{path}: malformed signature: not JSON ({exc}); sign the bundle again with `edgerec export sign`") from None
+        raise BundleError(f"{path}: malformed signature: not JSON ({exc}); sign the bundle again with `edgerec pipeline sign`") from None
     if not isinstance(doc, dict):
         raise BundleError(f"{path}: malformed signature: expected a JSON object, got {type(doc).__name__}")
     if doc.get("format") != SIGNATURE_FORMAT or doc.get("version") != SIGNATURE_VERSION:
@@ -215,7 +215,7 @@ def verify_signature(bundle_root: str | Path, trusted: TrustedKeys | None, requi
     if sig is None:
         if required:
             raise BundleError(f"{root}: unsigned bundle refused: no {SIGNATURE}, and this device requires signed bundles; "
-                              "sign it with `edgerec export sign BUNDLE --key KEY.pem`")
+                              "sign it with `edgerec pipeline sign BUNDLE --key KEY.pem`")
         return None
     kid = sig["key_id"]
     if trusted is None:

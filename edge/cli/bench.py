@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edge.cli.common import DEVICE_PROFILE_HELP, device_profile_arg
+
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from edge.bench import run_bench, to_markdown, write_json, write_plot
     from edge.profiles import load_profile
 
-    profile = load_profile(args.profile)
+    profile = load_profile(args.device_profile)
     report = run_bench(profile, args.bundle, runs=args.runs, cold_runs=args.cold_runs)
     print(to_markdown(report), end="")
     if args.json:
@@ -35,7 +37,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
                     "scoring, the whole recommend() with a 200-event history), cold start, peak RSS and sizes for a "
                     "bundle run as a device profile says, and check the profile's budgets (p95). Needs only the base "
                     "install; --plot needs matplotlib (the 'plot' extra). Prints a markdown table.")
-    p.add_argument("--profile", required=True, help="device profile: a shipped name (rpi4, tv-a55, speaker-a53, x86-dev) or a .toml path")
+    device_profile_arg(p, required=True, help=DEVICE_PROFILE_HELP + ": the hardware whose settings and budgets apply")
     p.add_argument("--bundle", required=True, help="bundle folder or bundle store")
     p.add_argument("--runs", type=int, default=50, help="timed calls per stage (default 50)")
     p.add_argument("--cold-runs", type=int, default=3, help="fresh processes timed for cold start (default 3; 0 skips)")
