@@ -30,6 +30,8 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from edge.backends import BACKENDS
+from edge.contract.defaults import (DEFAULT_MAX_MEDIA_BYTES, DEFAULT_MAX_MEDIA_SECONDS, DEFAULT_MAX_REQUEST_BYTES,
+                                     DEFAULT_MAX_REQUESTS_PER_S, SQLITE_SYNCHRONOUS)
 from edge.errors import ProfileError
 
 if sys.version_info >= (3, 11):
@@ -41,8 +43,6 @@ else:  # pragma: no cover - Python 3.10 only
 PROFILE_DIR = Path(__file__).resolve().parent / "device_profiles"
 PRECISIONS = ("int8", "fp32")
 ARCHES = ("aarch64", "x86_64", "armv7l")
-#: Accepted SQLite ``synchronous`` settings (as :class:`edge.history.HistoryStore` takes them).
-SQLITE_SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
 #: Budget keys: stage latencies (ms, compared with the p95 of ``edgerec bench``), cold start
 #: (ms, process start to first recommendation), peak RSS and bundle size (MiB).
 BUDGET_KEYS = (
@@ -101,10 +101,10 @@ class ResourceLimits:
     (bytes). ``max_requests_per_s``: requests per second a service client may sustain.
     """
 
-    max_media_bytes: int = 2 << 30
-    max_media_seconds: float = 14400.0
-    max_request_bytes: int = 64 * 1024
-    max_requests_per_s: float = 50.0
+    max_media_bytes: int = DEFAULT_MAX_MEDIA_BYTES
+    max_media_seconds: float = DEFAULT_MAX_MEDIA_SECONDS
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_requests_per_s: float = DEFAULT_MAX_REQUESTS_PER_S
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from edge.errors import EdgeError
 from edge.bundle.store import bundle_id
 from edge.recommender import Recommender
 from edge.service import Limits, Service
+from edge.service.protocol import REQUIRED
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = 1_750_000_000
@@ -119,11 +120,11 @@ def test_recommend_record_and_add_item_match_the_facade(tiny_build, rec, short_d
     svc = serve(rec, short_dir)
     c = Client(svc.socket_path, svc.token)
     ids = catalogue(rec, 5)
-    events = [c.result("record", profile="alice", item_id=i, kind="complete", at=NOW + n * 60) for n, i in enumerate(ids)]
+    events = [c.result("record", profile="alice", item_id=i, kind="complete", timestamp=NOW + n * 60) for n, i in enumerate(ids)]
     source = wav(tmp_path / "recording.wav")
     added = c.result("add_item", source=str(source), title="My calm recording", tags=["calm"], profile="alice")
-    served = c.result("recommend", profile="alice", k=40, device="tv", at=NOW + 3600)
-    speaker = c.result("recommend", profile="alice", k=5, device="speaker", at=NOW + 3600)
+    served = c.result("recommend", profile="alice", k=40, device="tv", timestamp=NOW + 3600)
+    speaker = c.result("recommend", profile="alice", k=5, device="speaker", timestamp=NOW + 3600)
     c.close()
     svc.stop()
 
@@ -143,10 +144,10 @@ def test_profile_block_export_forget_and_health(service, rec):
     assert c.result("add_profile", profile="kid", age_limit=12) == {"profile": "kid", "age_limit": 12}
     assert c.result("add_profile", profile="kid", age_limit=18) == {"profile": "kid", "age_limit": 12}  # existing: kept
     first = catalogue(rec, 1)[0]
-    c.result("record", profile="kid", item_id=first, at=NOW)
-    top = c.result("recommend", profile="kid", k=3, at=NOW + 60)[0]["item_id"]
+    c.result("record", profile="kid", item_id=first, timestamp=NOW)
+    top = c.result("recommend", profile="kid", k=3, timestamp=NOW + 60)[0]["item_id"]
     assert c.result("block", profile="kid", item_id=top) == {"blocked_items": [top]}
-    assert top not in [r["item_id"] for r in c.result("recommend", profile="kid", k=40, at=NOW + 60)]
+    assert top not in [r["item_id"] for r in c.result("recommend", profile="kid", k=40, timestamp=NOW + 60)]
     assert c.result("block", profile="kid", item_id=top, blocked=False) == {"blocked_items": []}
     exported = c.result("export", profile="kid")
     assert exported["profile"]["age_limit"] == 12 and [e["item_id"] for e in exported["events"]] == [first]
@@ -157,7 +158,55 @@ def test_profile_block_export_forget_and_health(service, rec):
     b = rec.bundle
     assert health["bundle"]["items"] == len(b.items) and health["bundle"]["created_at"] == b.manifest["created_at"]
     assert health["backend"] == "onnx" and health["bundle"]["id"] == bundle_id(b.root, b.manifest)
+    assert health["history"] == {"path": str(rec.history.path), "recovered_from": None} and health["uptime_s"] >= 0
     c.close()
+
+
+def test_profiles_recent_and_blocked_answer_what_the_facade_does(service, rec):
+    c = Client(service.socket_path, service.token)
+    ids = catalogue(rec, 3)
+    for n, (item, kind) in enumerate(zip(ids, ["play", "complete", "skip"])):
+        c.result("record", profile="erin", item_id=item, kind=kind, timestamp=NOW + n, value=0.5, device="speaker")
+    c.result("block", profile="erin", item_id=ids[0])
+    c.result("add_profile", profile="frank")
+    profiles = c.result("profiles")
+    recent = c.result("recent", profile="erin", n=2)
+    completes = c.result("recent", profile="erin", kinds=["complete"])
+    everything = c.result("recent", profile="erin")
+    blocked = c.result("blocked", profile="erin")
+    assert error_type(c.call("recent", profile="nobody")) == "HistoryError"
+    assert error_type(c.call("recent", profile="erin", kinds=["explode"])) == "HistoryError"
+    c.close()
+    service.stop()
+    assert profiles == {"profiles": rec.profiles()} and {"erin", "frank"} <= set(profiles["profiles"])
+    assert recent == json.loads(json.dumps([dataclasses.asdict(e) for e in rec.recent("erin", 2)])) and [e["item_id"] for e in recent] == ids[:0:-1]
+    assert recent[0]["tags"] == list(rec.recent("erin", 1)[0].tags) and recent[0]["device"] == "speaker"
+    assert [e["item_id"] for e in completes] == [ids[1]] and len(everything) == 3
+    assert blocked == {"blocked_items": [ids[0]]} == {"blocked_items": rec.blocked("erin")}
+
+
+def test_every_method_is_the_facade_method_of_the_same_name_with_its_argument_names():
+    import inspect
+
+    from edge.service import METHODS
+
+    facade = {name for name, f in vars(Recommender).items() if callable(f) and not name.startswith("_")} - {"open", "close"}
+    assert set(METHODS) == facade
+    not_served = {("recommend", "context"), ("export", "path")}  # a Python object; a file the service would write
+    for method, params in METHODS.items():
+        signature = inspect.signature(getattr(Recommender, method))
+        arguments = [n for n in signature.parameters if n != "self"]
+        assert [p.name for p in params] == [n for n in arguments if (method, n) not in not_served], method
+        for p in params:
+            default = signature.parameters[p.name].default
+            if p.default is not REQUIRED and default is not inspect.Parameter.empty:
+                assert p.default == default, (method, p.name)
+
+
+def test_importing_the_service_leaves_asyncio_unloaded():
+    code = "import sys, edge.service, edge.cli.serve; print('asyncio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
 
 
 def test_edge_errors_come_back_with_their_class_name(service, tmp_path):
@@ -186,7 +235,7 @@ def test_request_id_is_echoed(service):
 def test_requests_without_or_with_a_wrong_token_are_refused_and_reveal_nothing(service, rec):
     good = Client(service.socket_path, service.token)
     item = catalogue(rec, 1)[0]
-    good.result("record", profile="alice", item_id=item, at=NOW)
+    good.result("record", profile="alice", item_id=item, timestamp=NOW)
     bad = Client(service.socket_path)
     attempts = [
         {"method": "export", "params": {"profile": "alice"}},
@@ -217,6 +266,7 @@ def test_socket_is_0600_in_a_0700_folder_and_the_token_file_is_0600(service):
     assert service.token_file == service.socket_path.parent / "token" and service.token_created
     assert stat.S_IMODE(os.lstat(service.token_file).st_mode) == 0o600
     assert service.token_file.read_text().strip() == service.token and len(service.token) >= 43
+    assert sorted(os.listdir(service.socket_path.parent)) == ["edgerec.sock", "token"]  # no temporary left behind
 
 
 def test_the_token_file_is_reused_and_must_be_private(rec, short_dir):
@@ -271,7 +321,7 @@ def test_malformed_requests_get_request_error_and_the_connection_stays_usable(se
         b'"a string"\n',
         b"\n",
         b"\xff\xfe{}\n",
-        b'{"token": "' + t.encode() + b'", "method": "recommend", "params": {"profile": "a", "at": NaN}}\n',
+        b'{"token": "' + t.encode() + b'", "method": "recommend", "params": {"profile": "a", "timestamp": NaN}}\n',
         b"[" * 5000 + b"]" * 5000 + b"\n",
     ]
     for line in bad:
@@ -288,7 +338,11 @@ def test_malformed_requests_get_request_error_and_the_connection_stays_usable(se
         {"token": t, "method": "recommend", "params": {"profile": "a", "k": 0}},
         {"token": t, "method": "recommend", "params": {"profile": "a", "device": "fridge"}},
         {"token": t, "method": "recommend", "params": {"profile": "a", "colour": "red"}},
-        {"token": t, "method": "record", "params": {"profile": "a", "item_id": "i000", "at": "yesterday"}},
+        {"token": t, "method": "record", "params": {"profile": "a", "item_id": "i000", "timestamp": "yesterday"}},
+        {"token": t, "method": "record", "params": {"profile": "a", "item_id": "i000", "at": NOW}},  # the old name
+        {"token": t, "method": "recent", "params": {"profile": "a", "n": -1}},
+        {"token": t, "method": "recent", "params": {"profile": "a", "kinds": "play"}},
+        {"token": t, "method": "export", "params": {"profile": "a", "path": "/tmp/x.json"}},  # no path over the service
         {"token": t, "method": "record", "params": {"profile": "a", "item_id": "i000", "value": 1e400}},
         {"token": t, "method": "add_item", "params": {"source": "relative/clip.wav", "title": "x"}},
         {"token": t, "method": "add_item", "params": {"source": "/a.wav", "title": "x", "tags": ["ok", 3]}},
@@ -330,10 +384,10 @@ def test_concurrent_clients_are_served_one_facade_call_at_a_time(service, rec):
     def client(n: int) -> None:
         c = Client(service.socket_path, service.token)
         for j in range(10):
-            answer = c.call("record", profile=f"user{n}", item_id=items[j % 4], at=NOW + j)
+            answer = c.call("record", profile=f"user{n}", item_id=items[j % 4], timestamp=NOW + j)
             if not answer["ok"]:
                 errors.append(answer)
-            answer = c.call("recommend", profile=f"user{n}", k=3, at=NOW + 100)
+            answer = c.call("recommend", profile=f"user{n}", k=3, timestamp=NOW + 100)
             if not answer["ok"]:
                 errors.append(answer)
         c.close()
@@ -420,9 +474,9 @@ def test_http_on_loopback_with_the_bearer_token(rec, short_dir):
     auth = {"Authorization": f"Bearer {svc.token}", "Content-Type": "application/json"}
     item = catalogue(rec, 1)[0]
 
-    status, doc = http_post(address, "/v1/record", json.dumps({"profile": "bob", "item_id": item, "at": NOW}).encode(), auth)
+    status, doc = http_post(address, "/v1/record", json.dumps({"profile": "bob", "item_id": item, "timestamp": NOW}).encode(), auth)
     assert status == 200 and doc["ok"] and isinstance(doc["result"]["event_id"], int)
-    status, doc = http_post(address, "/v1/recommend", json.dumps({"profile": "bob", "k": 4, "at": NOW + 60}).encode(), auth)
+    status, doc = http_post(address, "/v1/recommend", json.dumps({"profile": "bob", "k": 4, "timestamp": NOW + 60}).encode(), auth)
     assert status == 200 and len(doc["result"]) == 4
     status, doc = http_post(address, "/v1/health", b"", auth)
     assert status == 200 and doc["result"]["backend"] == "onnx"

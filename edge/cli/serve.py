@@ -1,4 +1,7 @@
-"""``edgerec serve``: registered here; the local service lives in :mod:`edge.service`."""
+"""``edgerec serve``: registered here; the local service lives in :mod:`edge.service`.
+
+``--device-profile`` is the hardware (as in every ``edgerec`` command; ``--profile`` always
+names a person in the household, and a service client sends that per request)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ if TYPE_CHECKING:
     from edge.service import Limits
 
 DESCRIPTION = """\
-Serve the device API (recommend, record, add_item, add_profile, block, forget, export, health)
-as JSON to apps on this device that are not written in Python.
+Serve the device API (recommend, record, add_item, add_profile, profiles, recent, block,
+blocked, forget, export, health: the Recommender's methods, with its argument names) as JSON
+to apps on this device that are not written in Python.
 
 Unix socket: one JSON request per line, e.g.
   {"token": "...", "method": "recommend", "params": {"profile": "alice", "k": 10}}
@@ -37,10 +41,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not backends or unknown:
         raise EdgeError(f"--backends {args.backends!r}; expected a comma-separated list of {list(BACKENDS)}")
     device = None
-    if args.profile is not None:
+    if args.device_profile is not None:
         from edge.profiles import load_profile
 
-        device = load_profile(args.profile)
+        device = load_profile(args.device_profile)
     limits = request_limits(args, device)
     logging.basicConfig(level=logging.INFO, format="edgerec serve: %(levelname)s: %(message)s")
     rec = Recommender.open(args.bundle, args.db, backends=backends, threads=args.threads, device_profile=device)
@@ -95,14 +99,14 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--http-port", type=int, default=None, help="also serve HTTP on 127.0.0.1:PORT (default: no HTTP)")
     p.add_argument("--token-file", default=None,
                    help="file holding the token; created with a new token (mode 0600) when missing (default: 'token' beside the socket)")
-    p.add_argument("--profile", default=None,
+    p.add_argument("--device-profile", metavar="NAME_OR_TOML", default=None,
                    help="device profile (a shipped name such as tv-a55, or a .toml path): its threads, backends, history "
                         "and [security] settings apply, and its [limits] give the request size and rate defaults")
     p.add_argument("--max-request-bytes", type=int, default=None,
-                   help=f"longest request line or HTTP body in bytes (default: the profile's limits.max_request_bytes, "
+                   help=f"longest request line or HTTP body in bytes (default: the device profile's limits.max_request_bytes, "
                         f"else {d.max_request_bytes})")
     p.add_argument("--rate", type=float, default=None,
-                   help=f"requests per second per client, bursts of twice that (default: the profile's "
+                   help=f"requests per second per client, bursts of twice that (default: the device profile's "
                         f"limits.max_requests_per_s, else {d.rate_per_s:g})")
     p.add_argument("--read-timeout", type=float, default=d.read_timeout_s,
                    help=f"seconds a client has to send a whole request before the connection is closed (default {d.read_timeout_s:g})")

@@ -16,6 +16,9 @@ import numpy as np
 import sqlite_utils
 
 from edge.atomic import atomic_write
+from edge.contract.defaults import DEFAULT_MAX_EVENTS_PER_PROFILE, DEFAULT_SYNCHRONOUS
+# Accepted ``synchronous`` settings; OFF is refused: it can lose acknowledged events.
+from edge.contract.defaults import SQLITE_SYNCHRONOUS as SYNCHRONOUS_MODES
 from edge.errors import HistoryError
 from edge.history import aggregates
 from edge.history.events import (
@@ -35,8 +38,6 @@ from edge.history.schema import GUEST_PROFILE, HOUSEHOLD, VERSION_KEY
 
 log = logging.getLogger("edge.history")
 
-#: Accepted ``synchronous`` settings. OFF is refused: it can lose acknowledged events.
-SYNCHRONOUS_MODES: tuple[str, ...] = ("NORMAL", "FULL", "EXTRA")
 #: Events deleted per retention transaction, so the write lock is held only briefly.
 RETENTION_CHUNK = 500
 #: A profile may exceed its event cap by this fraction before it is trimmed back to the cap,
@@ -109,9 +110,9 @@ class HistoryStore:
     def __init__(
         self,
         path: str | Path,
-        synchronous: str = "FULL",
+        synchronous: str = DEFAULT_SYNCHRONOUS,
         busy_timeout_ms: int = 5000,
-        max_events_per_profile: int | None = 100_000,
+        max_events_per_profile: int | None = DEFAULT_MAX_EVENTS_PER_PROFILE,
         max_age_days: float | None = None,
         recover: bool = True,
     ) -> None:
