@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -100,9 +101,36 @@ def tiny_dataset(tmp_path_factory):
     return load_dataset(inter, items, media)
 
 
+#: The bundle the device-side tests use: built by tests/fixtures/build_device_bundle.py and
+#: checked by tests/test_device_fixture.py to be what the current exporter writes.
+FIXTURE_BUNDLE = Path(__file__).resolve().parent / "fixtures" / "device_bundle"
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceBundle:
+    """A copy of the fixture bundle (``bundle``) with its ``.tar`` archive beside it."""
+
+    bundle: Path
+
+
+@pytest.fixture(scope="session")
+def device_bundle(tmp_path_factory) -> DeviceBundle:
+    """The committed fixture bundle, copied (tests may sign or damage their own copies) and
+    packed as ``bundle.tar`` beside it. Needs no server side: the device-side suite runs on a
+    base install and on emulated aarch64 with it."""
+    from edge.bundle.archive import pack_archive
+
+    dst = tmp_path_factory.mktemp("device") / "bundle"
+    shutil.copytree(FIXTURE_BUNDLE, dst)
+    pack_archive(dst)
+    return DeviceBundle(dst)
+
+
 @pytest.fixture(scope="session")
 def tiny_build(tiny_dataset, tmp_path_factory):
-    """A bundle built by the whole pipeline on the tiny catalogue (shared: it takes ~1 min)."""
+    """A bundle built by the whole pipeline on the tiny catalogue (shared: it takes ~1 min).
+    For tests of the server side; device-side tests use :func:`device_bundle`."""
+    pytest.importorskip("torch", reason="building a bundle needs the server side: pip install 'edgerec[export]'")
     from export.pipeline import build
 
     root = tmp_path_factory.mktemp("bundle")

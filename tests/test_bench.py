@@ -20,11 +20,11 @@ from edge.profiles import BUDGET_KEYS, SecuritySettings, load_profile
 @pytest.fixture(scope="module")
 def bundle(request) -> Path:
     """A real bundle: EDGEREC_TEST_BUNDLE (prebuilt, e.g. for the arm64 check, where the export
-    side cannot run) or the session's tiny build."""
+    side cannot run) or the committed fixture bundle."""
     prebuilt = os.environ.get("EDGEREC_TEST_BUNDLE")
     if prebuilt:
         return Path(prebuilt)
-    return Path(request.getfixturevalue("tiny_build").bundle)
+    return Path(request.getfixturevalue("device_bundle").bundle)
 
 
 def test_bench_reports_every_stage_and_a_verdict_per_budget(bundle, tmp_path):

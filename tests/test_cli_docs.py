@@ -143,13 +143,7 @@ def test_every_facade_command_opens_a_recommender_the_same_way():
 
 
 _HOUSEHOLD = {m.replace("_", "-") for m, sig in _facade_methods().items() if "profile" in sig.parameters}
-#: Commands still to be moved to --device-profile by their owners.
-_PENDING = {("serve",): "edge/cli/serve.py (the service's owner) still names the hardware --profile"}
-
-
-@pytest.mark.parametrize(
-    "path", [pytest.param(p, marks=pytest.mark.xfail(reason=_PENDING[p], strict=False)) if p in _PENDING else p for p in TREE],
-    ids=" ".join)
+@pytest.mark.parametrize("path", TREE, ids=" ".join)
 def test_profile_is_a_household_profile_everywhere(path):
     """``--device-profile`` is the hardware; ``--profile`` only ever names a household member,
     so it appears only on commands whose facade method takes ``profile``."""

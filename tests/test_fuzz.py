@@ -832,7 +832,7 @@ def service_requests(token: str, rng: random.Random, scale: int = 1) -> Iterator
     t = json.dumps(token)
     templates = [
         {"token": token, "method": "recommend", "params": {"profile": "fz", "k": 5, "device": "tv"}, "id": 1},
-        {"token": token, "method": "record", "params": {"profile": "fz", "item_id": "i002", "kind": "play", "at": 1.7e9}},
+        {"token": token, "method": "record", "params": {"profile": "fz", "item_id": "i002", "kind": "play", "timestamp": 1.7e9}},
         {"token": token, "method": "add_profile", "params": {"profile": "fz", "age_limit": 12}},
         {"token": token, "method": "block", "params": {"profile": "fz", "item_id": "i002"}},
         {"token": token, "method": "export", "params": {"profile": "fz"}, "id": "x"},
@@ -855,7 +855,7 @@ def service_requests(token: str, rng: random.Random, scale: int = 1) -> Iterator
         yield f"deep-params-{n}", (f'{{"token": {t}, "method": "recommend", "params": {{"profile": ' + "[" * n + "]" * n + "}}").encode()
     for name, value in (("1e999", "1e999"), ("-1e999", "-1e999"), ("NaN", "NaN"), ("Infinity", "Infinity"), ("5000-digits", "9" * 5000),
                         ("2**64", str(2**64)), ("-2**63", str(-(2**63))), ("tiny", "1e-400")):
-        for param in ("k", "at"):
+        for param in ("k", "timestamp"):
             yield f"huge-{param}={name}", f'{{"token": {t}, "method": "recommend", "params": {{"profile": "fz", "{param}": {value}}}}}'.encode()
         yield f"huge-id={name}", f'{{"token": {t}, "method": "health", "params": {{}}, "id": {value}}}'.encode()
     wrong = [("params-list", {"method": "recommend", "params": []}), ("params-str", {"method": "recommend", "params": "x"}),
@@ -875,7 +875,7 @@ def service_requests(token: str, rng: random.Random, scale: int = 1) -> Iterator
              ("source-dev-zero", {"method": "add_item", "params": {"source": "/dev/zero", "title": "t"}}),
              ("source-folder", {"method": "add_item", "params": {"source": "/", "title": "t"}}),
              ("kind-bad", {"method": "record", "params": {"profile": "fz", "item_id": "i002", "kind": "explode"}}),
-             ("at-negative", {"method": "record", "params": {"profile": "fz", "item_id": "i002", "at": -1e18}}),
+             ("at-negative", {"method": "record", "params": {"profile": "fz", "item_id": "i002", "timestamp": -1e18}}),
              ("value-huge", {"method": "record", "params": {"profile": "fz", "item_id": "i002", "value": 1e300}}),
              ("item-unknown", {"method": "record", "params": {"profile": "fz", "item_id": "nope" * 10}}),
              ("age-huge", {"method": "add_profile", "params": {"profile": "fz2", "age_limit": 10**9}}),
@@ -924,7 +924,7 @@ def fuzz_service(bundle: Path, work: Path, socket_dir: Path, tally: Tally, seed:
 
         items = [it.item_id for it in rec.bundle.items][:10]
         assert call("add_profile", profile="canary")["ok"]
-        canary = [call("record", profile="canary", item_id=items[i % len(items)], kind="complete", at=1_750_000_000 + 60 * i)["result"]["event_id"]
+        canary = [call("record", profile="canary", item_id=items[i % len(items)], kind="complete", timestamp=1_750_000_000 + 60 * i)["result"]["event_id"]
                   for i in range(20)]
         for name, line in service_requests(svc.token, rng, scale):
             def send(line=line) -> dict:
@@ -1013,9 +1013,9 @@ if __name__ != "__main__":
         # Regression: a PNG declaring 20000x12000 px made FFmpeg allocate ~750 MB before failing.
         assert doc["peak_rss_mb"] < 500, f"the media child peaked at {doc['peak_rss_mb']:.0f} MB"
 
-    def test_malformed_bundles_are_refused_and_the_active_bundle_stays(tiny_build, tmp_path, tally):
-        archive = tiny_build.bundle.with_name(tiny_build.bundle.name + ".tar")
-        fuzz_bundles(tiny_build.bundle, archive, tmp_path, tally)
+    def test_malformed_bundles_are_refused_and_the_active_bundle_stays(device_bundle, tmp_path, tally):
+        archive = device_bundle.bundle.with_name(device_bundle.bundle.name + ".tar")
+        fuzz_bundles(device_bundle.bundle, archive, tmp_path, tally)
         assert not tally.failures("bundle"), "\n".join(tally.failures("bundle"))
         assert tally.intact["bundle"]
 
@@ -1024,10 +1024,10 @@ if __name__ != "__main__":
         assert not tally.failures("history"), "\n".join(tally.failures("history"))
         assert tally.intact["history_files"]
 
-    def test_malformed_requests_get_error_answers_and_the_service_keeps_serving(tiny_build, tmp_path, tally):
+    def test_malformed_requests_get_error_answers_and_the_service_keeps_serving(device_bundle, tmp_path, tally):
         socket_dir = Path(tempfile.mkdtemp(prefix="edgerec-fz-"))  # AF_UNIX paths must stay short
         try:
-            fuzz_service(tiny_build.bundle, tmp_path, socket_dir, tally)
+            fuzz_service(device_bundle.bundle, tmp_path, socket_dir, tally)
         finally:
             shutil.rmtree(socket_dir, ignore_errors=True)
         assert not tally.failures("service"), "\n".join(tally.failures("service"))

@@ -111,13 +111,13 @@ def test_a_crash_leftover_wal_is_not_mistaken_for_damage(tmp_path):
     h.close()
 
 
-def test_recommendations_go_on_from_cold_start_after_recovery(tiny_build, tmp_path, caplog):
+def test_recommendations_go_on_from_cold_start_after_recovery(device_bundle, tmp_path, caplog):
     from edge.recommender import Recommender
 
     db = tmp_path / "history.db"
     _bad_header(db)
     with caplog.at_level(logging.WARNING, logger="edge.history"):
-        rec = Recommender.open(tiny_build.bundle, db)
+        rec = Recommender.open(device_bundle.bundle, db)
     try:
         assert rec.history.recovered_from is not None
         # The profiles went with the damaged file: the app re-creates them and gets cold start.

@@ -43,10 +43,10 @@ def _variant(src: Path, dst: Path, created_at: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bundles(tiny_build, tmp_path_factory):
+def bundles(device_bundle, tmp_path_factory):
     """Folders ``a``, ``b``, ``c``: the tiny bundle under three creation times, each with ``<name>.tar``."""
     root = tmp_path_factory.mktemp("variants")
-    return {k: _variant(tiny_build.bundle, root / k, f"2030-01-0{i + 1}T00:00:00+00:00") for i, k in enumerate("abc")}
+    return {k: _variant(device_bundle.bundle, root / k, f"2030-01-0{i + 1}T00:00:00+00:00") for i, k in enumerate("abc")}
 
 
 def _tar_of(folder: Path) -> Path:
@@ -282,8 +282,8 @@ def test_model_that_fails_to_load_is_caught_by_the_smoke_query(store, bundles, b
     _assert_untouched(store, _id(bundles["a"]))
 
 
-def test_smoke_query_runs_every_shipped_backend(tiny_build):
-    answered = smoke_query(Bundle.open(tiny_build.bundle))
+def test_smoke_query_runs_every_shipped_backend(device_bundle):
+    answered = smoke_query(Bundle.open(device_bundle.bundle))
     assert set(answered) == {"interest", "fusion"}
     assert all(answered[m] and set(answered[m]) <= {"onnx", "tflite"} for m in answered)
 

@@ -52,13 +52,13 @@ INSTALL_PHASES = {
 
 
 @pytest.fixture(scope="module")
-def bundles(tiny_build, tmp_path_factory):
+def bundles(device_bundle, tmp_path_factory):
     """Folders ``a`` and ``b`` (the tiny bundle under two creation times, so two ids), each with ``<name>.tar``."""
     root = tmp_path_factory.mktemp("fault-variants")
     out = {}
     for i, name in enumerate("ab"):
         dst = root / name
-        shutil.copytree(tiny_build.bundle, dst)
+        shutil.copytree(device_bundle.bundle, dst)
         manifest = json.loads((dst / MANIFEST).read_text())
         manifest["created_at"] = f"2031-01-0{i + 1}T00:00:00+00:00"
         (dst / MANIFEST).write_text(json.dumps(manifest))

@@ -20,8 +20,8 @@ from edge.cli.serve import register, request_limits
 
 
 @pytest.fixture
-def rec(tiny_build, tmp_path):
-    r = Recommender.open(tiny_build.bundle, tmp_path / "history.db")
+def rec(device_bundle, tmp_path):
+    r = Recommender.open(device_bundle.bundle, tmp_path / "history.db")
     yield r
     r.close()
 
@@ -69,20 +69,20 @@ def test_audio_longer_than_the_duration_limit_is_refused_before_decoding(rec, tm
     assert [it.item_id for it in rec.history.local_items(None)] == [item]
 
 
-def test_open_with_a_device_profile_applies_its_media_limits(tiny_build, tmp_path):
+def test_open_with_a_device_profile_applies_its_media_limits(device_bundle, tmp_path):
     prof = dataclasses.replace(load_profile("x86-dev"), limits=ResourceLimits(max_media_bytes=2048))
-    with Recommender.open(tiny_build.bundle, tmp_path / "h.db", device_profile=prof) as r:
+    with Recommender.open(device_bundle.bundle, tmp_path / "h.db", device_profile=prof) as r:
         assert r.limits == prof.limits
         with pytest.raises(FeatureError, match="limits.max_media_bytes"):
             r.add_item(_wav(tmp_path / "a.wav", 1.0), "over 2 kB")
-    with Recommender.open(tiny_build.bundle, tmp_path / "h2.db") as r:
+    with Recommender.open(device_bundle.bundle, tmp_path / "h2.db") as r:
         assert r.limits is None  # no profile: no media limits beyond the decoders' own checks
 
 
-def test_catalogue_cap_is_the_memory_limit_checked_at_open(tiny_build, tmp_path):
+def test_catalogue_cap_is_the_memory_limit_checked_at_open(device_bundle, tmp_path):
     prof = dataclasses.replace(load_profile("x86-dev"), max_catalogue_items=5)
     with pytest.raises(ProfileError, match=r"catalogue\.max_items = 5"):
-        Recommender.open(tiny_build.bundle, tmp_path / "h.db", device_profile=prof)
+        Recommender.open(device_bundle.bundle, tmp_path / "h.db", device_profile=prof)
 
 
 def _serve_args(*extra: str) -> argparse.Namespace:
@@ -93,12 +93,12 @@ def _serve_args(*extra: str) -> argparse.Namespace:
 
 def test_serve_takes_request_size_and_rate_from_the_profile():
     speaker = load_profile("speaker-a53")
-    got = request_limits(_serve_args("--profile", "speaker-a53"), speaker)
+    got = request_limits(_serve_args("--device-profile", "speaker-a53"), speaker)
     assert (got.max_request_bytes, got.rate_per_s, got.burst) == (speaker.limits.max_request_bytes, speaker.limits.max_requests_per_s,
                                                                   round(2 * speaker.limits.max_requests_per_s))
     assert (got.max_request_bytes, got.rate_per_s) == (32768, 10.0)
     # Flags given on the command line win over the profile.
-    got = request_limits(_serve_args("--profile", "speaker-a53", "--rate", "3", "--max-request-bytes", "1000"), speaker)
+    got = request_limits(_serve_args("--device-profile", "speaker-a53", "--rate", "3", "--max-request-bytes", "1000"), speaker)
     assert (got.max_request_bytes, got.rate_per_s, got.burst) == (1000, 3.0, 6)
     # No profile: the service's own defaults.
     got = request_limits(_serve_args(), None)

@@ -26,11 +26,11 @@ def _index_reachable(tmp: Path) -> bool:
 
 
 @pytest.mark.slow
-def test_package_installs_offline_in_a_fresh_venv_and_recommends(tiny_build, tmp_path):
+def test_package_installs_offline_in_a_fresh_venv_and_recommends(device_bundle, tmp_path):
     if not _index_reachable(tmp_path / "probe"):
         pytest.skip("the package index is unreachable: `edgerec package` downloads wheels with pip")
     tag = "manylinux2014_x86_64" if os.uname().machine == "x86_64" else "manylinux2014_aarch64"
-    pkg = build_package(tag, tiny_build.bundle, "x86-dev", tmp_path / "pkg.tar")
+    pkg = build_package(tag, device_bundle.bundle, "x86-dev", tmp_path / "pkg.tar")
     with tarfile.open(pkg) as tar:
         tar.extractall(tmp_path / "x", filter="data")
     root = tmp_path / "x" / "edgerec-package"

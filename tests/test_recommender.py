@@ -26,8 +26,8 @@ def backend(request):
 
 
 @pytest.fixture
-def rec(tiny_build, tmp_path, backend):
-    r = Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=[backend], ranking=PLAIN)
+def rec(device_bundle, tmp_path, backend):
+    r = Recommender.open(device_bundle.bundle, tmp_path / "h.db", backends=[backend], ranking=PLAIN)
     assert r.interest.backend == backend
     yield r
     r.close()
@@ -105,9 +105,9 @@ def test_speaker_gets_audio_only(rec):
     assert speaker and all(r.kind == "audio" for r in speaker)
 
 
-def test_a_skip_lowers_similar_items(tiny_build, tmp_path, backend):
+def test_a_skip_lowers_similar_items(device_bundle, tmp_path, backend):
     cfg = RankingConfig(mmr_lambda=1.0, tag_cap=0, explore_slots=0, negative_weight=0.5, candidates=40)
-    with Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=[backend], ranking=cfg) as r:
+    with Recommender.open(device_bundle.bundle, tmp_path / "h.db", backends=[backend], ranking=cfg) as r:
         g0 = group(r, 0)
         watch(r, "alice", g0[:4])
         ctx = Context.at(NOW + 3600)
@@ -124,9 +124,9 @@ def test_a_skip_lowers_similar_items(tiny_build, tmp_path, backend):
     assert any(before[i] - after[i] > 0.1 for i in after)
 
 
-def test_mmr_diversifies_and_tag_cap_holds(tiny_build, tmp_path, backend):
+def test_mmr_diversifies_and_tag_cap_holds(device_bundle, tmp_path, backend):
     def run(cfg):
-        with Recommender.open(tiny_build.bundle, tmp_path / f"{cfg.mmr_lambda}-{cfg.tag_cap}.db", backends=[backend], ranking=cfg) as r:
+        with Recommender.open(device_bundle.bundle, tmp_path / f"{cfg.mmr_lambda}-{cfg.tag_cap}.db", backends=[backend], ranking=cfg) as r:
             watch(r, "alice", group(r, 0)[:4] + group(r, 1)[:2])
             recs = r.recommend("alice", k=8, context=Context.at(NOW + 3600))
             v = unit_rows(r.bundle.item_embeddings(np.array([r.bundle.index[x.item_id] for x in recs])))
@@ -145,9 +145,9 @@ def test_mmr_diversifies_and_tag_cap_holds(tiny_build, tmp_path, backend):
     assert max(counts.values()) <= 2
 
 
-def test_exploration_slot_is_marked_and_stable(tiny_build, tmp_path, backend):
+def test_exploration_slot_is_marked_and_stable(device_bundle, tmp_path, backend):
     cfg = RankingConfig(mmr_lambda=1.0, tag_cap=0, explore_slots=1, explore_depth=30)
-    with Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=[backend], ranking=cfg) as r:
+    with Recommender.open(device_bundle.bundle, tmp_path / "h.db", backends=[backend], ranking=cfg) as r:
         watch(r, "alice", group(r, 0)[:5])
         ctx = Context.at(NOW + 3600)
         a = r.recommend("alice", k=6, context=ctx)
@@ -201,9 +201,9 @@ def test_record_refuses_unknown_item(rec):
         rec.record("alice", "nope", "play")
 
 
-def test_both_backends_give_the_same_top10(tiny_build, tmp_path):
-    onnx = Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=["onnx"])
-    tflite = Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=["tflite"])
+def test_both_backends_give_the_same_top10(device_bundle, tmp_path):
+    onnx = Recommender.open(device_bundle.bundle, tmp_path / "h.db", backends=["onnx"])
+    tflite = Recommender.open(device_bundle.bundle, tmp_path / "h.db", backends=["tflite"])
     for n, it in enumerate(onnx.bundle.items[1:12:2]):
         onnx.record("bob", it.item_id, "play", timestamp=NOW + n * 60)
     ctx = Context.at(NOW + 3600)
@@ -214,11 +214,11 @@ def test_both_backends_give_the_same_top10(tiny_build, tmp_path):
     tflite.close()
 
 
-def test_int8_scorer_matches_numpy_scoring(tiny_build):
+def test_int8_scorer_matches_numpy_scoring(device_bundle):
     from edge.bundle import Bundle
     from edge.ranking import Int8Scorer, score_int8, top_k
 
-    b = Bundle.open(tiny_build.bundle)
+    b = Bundle.open(device_bundle.bundle)
     fast = Int8Scorer.for_bundle(b)
     assert fast.backend == "onnxruntime MatMulInteger"
     rng = np.random.default_rng(0)
@@ -231,12 +231,12 @@ def test_int8_scorer_matches_numpy_scoring(tiny_build):
     assert np.array_equal(fast.scores(np.zeros(b.embedding_dim, np.float32)), np.zeros(len(b.items), np.float32))
 
 
-def test_install_record_add_item_recommend_all_offline(tiny_build, tmp_path, no_network):
+def test_install_record_add_item_recommend_all_offline(device_bundle, tmp_path, no_network):
     """The whole device path with every socket creation forbidden."""
     from edge.bundle.store import BundleStore
 
     store = BundleStore(tmp_path / "store")
-    store.install(tiny_build.bundle.with_name(tiny_build.bundle.name + ".tar"))
+    store.install(device_bundle.bundle.with_name(device_bundle.bundle.name + ".tar"))
     with Recommender.open(tmp_path / "store", tmp_path / "h.db") as r:
         watch(r, "alice", group(r, 0)[:4])
         frames = np.full((4, 18, 32, 3), 40, np.uint8)

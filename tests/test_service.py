@@ -46,8 +46,8 @@ def short_dir():
 
 
 @pytest.fixture
-def rec(tiny_build, tmp_path):
-    r = Recommender.open(tiny_build.bundle, tmp_path / "h.db", backends=["onnx"])
+def rec(device_bundle, tmp_path):
+    r = Recommender.open(device_bundle.bundle, tmp_path / "h.db", backends=["onnx"])
     yield r
     r.close()
 
@@ -116,7 +116,7 @@ def wav(path: Path) -> Path:
 
 # -- the facade over the socket --------------------------------------------------------------
 
-def test_recommend_record_and_add_item_match_the_facade(tiny_build, rec, short_dir, tmp_path):
+def test_recommend_record_and_add_item_match_the_facade(device_bundle, rec, short_dir, tmp_path):
     svc = serve(rec, short_dir)
     c = Client(svc.socket_path, svc.token)
     ids = catalogue(rec, 5)
@@ -134,7 +134,7 @@ def test_recommend_record_and_add_item_match_the_facade(tiny_build, rec, short_d
     assert served == [dataclasses.asdict(r) for r in direct]
     assert added["item_id"] in [r["item_id"] for r in served]
     assert speaker == [dataclasses.asdict(r) for r in rec.recommend("alice", k=5, context=Context.at(NOW + 3600, "speaker"))]
-    with Recommender.open(tiny_build.bundle, tmp_path / "direct.db", backends=["onnx"]) as other:
+    with Recommender.open(device_bundle.bundle, tmp_path / "direct.db", backends=["onnx"]) as other:
         assert other.add_item(source, "My calm recording", tags=["calm"], profile="alice") == added["item_id"]
         np.testing.assert_array_equal(other.history.local_items("alice")[0].embedding, rec.history.local_items("alice")[0].embedding)
 
@@ -573,10 +573,10 @@ def test_the_example_client_records_and_prints_recommendations(service, rec):
     assert wrong.returncode == 1 and "AuthError" in wrong.stderr
 
 
-def test_serve_command_prints_where_it_listens_and_stops_on_sigterm(tiny_build, short_dir):
+def test_serve_command_prints_where_it_listens_and_stops_on_sigterm(device_bundle, short_dir):
     sock = short_dir / "run" / "edgerec.sock"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "serve", "--bundle", str(tiny_build.bundle), "--db", str(short_dir / "h.db"),
+        [sys.executable, "-m", "edge.cli", "serve", "--bundle", str(device_bundle.bundle), "--db", str(short_dir / "h.db"),
          "--socket", str(sock), "--backends", "onnx"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )

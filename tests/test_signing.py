@@ -31,9 +31,9 @@ def keys(tmp_path_factory) -> dict[str, GeneratedKey]:
     return {name: generate_key(root / name) for name in ("old", "new", "stranger")}
 
 
-def _copy(tiny_build, dst: Path, created_at: str = "2030-01-01T00:00:00+00:00") -> Path:
+def _copy(device_bundle, dst: Path, created_at: str = "2030-01-01T00:00:00+00:00") -> Path:
     """A private copy of the tiny bundle (distinct ``created_at``, so a distinct store id)."""
-    shutil.copytree(tiny_build.bundle, dst)
+    shutil.copytree(device_bundle.bundle, dst)
     m = json.loads((dst / MANIFEST).read_text())
     m["created_at"] = created_at
     (dst / MANIFEST).write_text(json.dumps(m, indent=2))
@@ -49,8 +49,8 @@ def _trust(folder: Path, *pubs: GeneratedKey, revoked: str = "") -> TrustedKeys:
     return TrustedKeys.from_dir(folder)
 
 
-def test_sign_then_verify_round_trip_names_the_key(tiny_build, keys, tmp_path):
-    b = _copy(tiny_build, tmp_path / "b")
+def test_sign_then_verify_round_trip_names_the_key(device_bundle, keys, tmp_path):
+    b = _copy(device_bundle, tmp_path / "b")
     kid = sign_bundle(b, keys["old"].private_path)
     assert kid == keys["old"].key_id
     doc = json.loads((b / SIGNATURE).read_text())
@@ -69,8 +69,8 @@ def test_private_key_is_owner_only_and_never_overwritten(keys):
         generate_key(keys["old"].private_path)
 
 
-def test_one_changed_byte_in_the_manifest_is_refused(tiny_build, keys, tmp_path):
-    b = _copy(tiny_build, tmp_path / "b")
+def test_one_changed_byte_in_the_manifest_is_refused(device_bundle, keys, tmp_path):
+    b = _copy(device_bundle, tmp_path / "b")
     sign_bundle(b, keys["old"].private_path)
     data = bytearray((b / MANIFEST).read_bytes())
     i = data.index(b"2030")
@@ -82,8 +82,8 @@ def test_one_changed_byte_in_the_manifest_is_refused(tiny_build, keys, tmp_path)
     Bundle.open(b)  # without keys the hashes alone still pass: only the signature catches this
 
 
-def test_bundle_signed_by_an_untrusted_key_is_refused(tiny_build, keys, tmp_path):
-    b = _copy(tiny_build, tmp_path / "b")
+def test_bundle_signed_by_an_untrusted_key_is_refused(device_bundle, keys, tmp_path):
+    b = _copy(device_bundle, tmp_path / "b")
     sign_bundle(b, keys["stranger"].private_path)
     trusted = _trust(tmp_path / "trust", keys["old"], keys["new"])
     with pytest.raises(BundleError, match=f"unknown key {keys['stranger'].key_id}"):
@@ -91,8 +91,8 @@ def test_bundle_signed_by_an_untrusted_key_is_refused(tiny_build, keys, tmp_path
 
 
 @pytest.mark.parametrize("by", ["key id", "file name"])
-def test_bundle_signed_by_a_revoked_key_is_refused(by, tiny_build, keys, tmp_path):
-    b = _copy(tiny_build, tmp_path / "b")
+def test_bundle_signed_by_a_revoked_key_is_refused(by, device_bundle, keys, tmp_path):
+    b = _copy(device_bundle, tmp_path / "b")
     sign_bundle(b, keys["old"].private_path)
     entry = keys["old"].key_id if by == "key id" else "old.pub"
     trusted = _trust(tmp_path / "trust", keys["old"], keys["new"], revoked=f"# retired 2026-11\n{entry}\n")
@@ -100,9 +100,9 @@ def test_bundle_signed_by_a_revoked_key_is_refused(by, tiny_build, keys, tmp_pat
         Bundle.open(b, trusted_keys=trusted, require_signature=True)
 
 
-def test_key_rotation_accepts_both_keys_until_the_old_one_is_revoked(tiny_build, keys, tmp_path):
-    old = _copy(tiny_build, tmp_path / "old")
-    new = _copy(tiny_build, tmp_path / "new")
+def test_key_rotation_accepts_both_keys_until_the_old_one_is_revoked(device_bundle, keys, tmp_path):
+    old = _copy(device_bundle, tmp_path / "old")
+    new = _copy(device_bundle, tmp_path / "new")
     sign_bundle(old, keys["old"].private_path)
     sign_bundle(new, keys["new"].private_path)
     folder = tmp_path / "trust"
@@ -117,8 +117,8 @@ def test_key_rotation_accepts_both_keys_until_the_old_one_is_revoked(tiny_build,
     assert verify_signature(new, retired) == keys["new"].key_id
 
 
-def test_unsigned_bundle_passes_unless_a_signature_is_required(tiny_build, keys, tmp_path):
-    b = _copy(tiny_build, tmp_path / "b")
+def test_unsigned_bundle_passes_unless_a_signature_is_required(device_bundle, keys, tmp_path):
+    b = _copy(device_bundle, tmp_path / "b")
     trusted = _trust(tmp_path / "trust", keys["old"])
     Bundle.open(b)
     Bundle.open(b, trusted_keys=trusted)
@@ -129,10 +129,10 @@ def test_unsigned_bundle_passes_unless_a_signature_is_required(tiny_build, keys,
         Bundle.open(b, require_signature=True)
 
 
-def test_store_demanding_signatures_refuses_an_unsigned_install_and_keeps_the_active_bundle(tiny_build, keys, tmp_path):
-    signed = _copy(tiny_build, tmp_path / "a", "2030-01-01T00:00:00+00:00")
+def test_store_demanding_signatures_refuses_an_unsigned_install_and_keeps_the_active_bundle(device_bundle, keys, tmp_path):
+    signed = _copy(device_bundle, tmp_path / "a", "2030-01-01T00:00:00+00:00")
     sign_bundle(signed, keys["old"].private_path)
-    unsigned = _copy(tiny_build, tmp_path / "b", "2030-01-02T00:00:00+00:00")
+    unsigned = _copy(device_bundle, tmp_path / "b", "2030-01-02T00:00:00+00:00")
     store = BundleStore(tmp_path / "store", trusted_keys=_trust(tmp_path / "trust", keys["old"]), require_signature=True)
     active = store.install(pack_archive(signed))
     for source in (unsigned, pack_archive(unsigned)):
@@ -142,8 +142,8 @@ def test_store_demanding_signatures_refuses_an_unsigned_install_and_keeps_the_ac
     assert sorted(p.name for p in store.bundles_dir.iterdir()) == [active.id]  # no staging left behind
 
 
-def test_archive_and_folder_installs_carry_the_signature(tiny_build, keys, tmp_path):
-    b = _copy(tiny_build, tmp_path / "b")
+def test_archive_and_folder_installs_carry_the_signature(device_bundle, keys, tmp_path):
+    b = _copy(device_bundle, tmp_path / "b")
     sign_bundle(b, keys["new"].private_path)
     with tarfile.open(pack_archive(b)) as tar:
         assert tar.getnames()[:2] == [MANIFEST, SIGNATURE]
@@ -155,18 +155,18 @@ def test_archive_and_folder_installs_carry_the_signature(tiny_build, keys, tmp_p
         assert store.open_active().root == entry.path
 
 
-def test_oversized_signature_member_in_an_archive_is_refused(tiny_build, keys, tmp_path):
-    b = _copy(tiny_build, tmp_path / "b")
+def test_oversized_signature_member_in_an_archive_is_refused(device_bundle, keys, tmp_path):
+    b = _copy(device_bundle, tmp_path / "b")
     (b / SIGNATURE).write_text(" " * 5000)
     with pytest.raises(BundleError, match="manifest.sig.* over the 4096 byte limit"):
         BundleStore(tmp_path / "store").install(pack_archive(b))
 
 
-def test_recommender_refuses_an_unsigned_bundle_when_the_profile_demands_signatures(tiny_build, keys, tmp_path):
+def test_recommender_refuses_an_unsigned_bundle_when_the_profile_demands_signatures(device_bundle, keys, tmp_path):
     from edge.recommender import Recommender
 
-    unsigned = _copy(tiny_build, tmp_path / "u")
-    signed = _copy(tiny_build, tmp_path / "s")
+    unsigned = _copy(device_bundle, tmp_path / "u")
+    signed = _copy(device_bundle, tmp_path / "s")
     sign_bundle(signed, keys["old"].private_path)
     _trust(tmp_path / "trust", keys["old"])
     prof = dataclasses.replace(load_profile("x86-dev"), security=SecuritySettings(True, tmp_path / "trust"))
@@ -193,8 +193,8 @@ def test_recommender_refuses_an_unsigned_bundle_when_the_profile_demands_signatu
                      "signature": base64.b64encode(b"x" * 10).decode()}).encode(), "base64 of 64 bytes"),
     ],
 )
-def test_malformed_signature_file_is_a_bundle_error(content, words, tiny_build, keys, tmp_path):
-    b = _copy(tiny_build, tmp_path / "b")
+def test_malformed_signature_file_is_a_bundle_error(content, words, device_bundle, keys, tmp_path):
+    b = _copy(device_bundle, tmp_path / "b")
     (b / SIGNATURE).write_bytes(content)
     trusted = _trust(tmp_path / "trust", keys["old"])
     with pytest.raises(BundleError, match=f"malformed signature.*{words}"):
@@ -220,8 +220,8 @@ def test_trusted_keys_folder_problems_are_bundle_errors(keys, tmp_path):
     assert TrustedKeys.from_dir(tmp_path / "t3").usable() == [keys["new"].key_id]
 
 
-def test_cli_keygen_sign_verify_install(tiny_build, tmp_path, capsys):
-    b = _copy(tiny_build, tmp_path / "b")
+def test_cli_keygen_sign_verify_install(device_bundle, tmp_path, capsys):
+    b = _copy(device_bundle, tmp_path / "b")
     assert main(["pipeline", "keygen", str(tmp_path / "k" / "pub2026")]) == 0
     assert "private:" in capsys.readouterr().out
     trust = tmp_path / "trust"

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from edge.cli.common import DEVICE_PROFILE_HELP, device_profile_arg
+
 if TYPE_CHECKING:
     from edge.profiles import DeviceProfile
     from edge.service import Limits
@@ -99,9 +101,8 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--http-port", type=int, default=None, help="also serve HTTP on 127.0.0.1:PORT (default: no HTTP)")
     p.add_argument("--token-file", default=None,
                    help="file holding the token; created with a new token (mode 0600) when missing (default: 'token' beside the socket)")
-    p.add_argument("--device-profile", metavar="NAME_OR_TOML", default=None,
-                   help="device profile (a shipped name such as tv-a55, or a .toml path): its threads, backends, history "
-                        "and [security] settings apply, and its [limits] give the request size and rate defaults")
+    device_profile_arg(p, help=DEVICE_PROFILE_HELP + "; its threads, backends, history and [security] settings apply, "
+                                                     "and its [limits] give the request size and rate defaults")
     p.add_argument("--max-request-bytes", type=int, default=None,
                    help=f"longest request line or HTTP body in bytes (default: the device profile's limits.max_request_bytes, "
                         f"else {d.max_request_bytes})")
