@@ -2,7 +2,7 @@
 records one event and prints recommendations, over the service's Unix socket.
 
     edgerec serve --bundle bundle/ --db history.db &
-    python examples/service_client.py --profile alice --item v00012 --kind complete
+    python examples/service_client.py --profile alice --item-id v00012 --kind complete
 
 Any language with Unix sockets and JSON can do the same: write one JSON object per line,
 read one line back. The protocol is described in docs/service.md.
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--socket", default=str(default_socket_path()), help="the service's Unix socket")
     parser.add_argument("--token-file", default=None, help="the service's token file (default: 'token' beside the socket)")
     parser.add_argument("--profile", required=True, help="profile id")
-    parser.add_argument("--item", required=True, help="item id to record")
+    parser.add_argument("--item-id", required=True, help="item id to record")
     parser.add_argument("--kind", default="play", help="event kind (default play)")
     parser.add_argument("-k", type=int, default=10, help="how many recommendations (default 10)")
     parser.add_argument("--device", choices=["tv", "speaker"], default="tv", help="device kind (default tv)")
@@ -90,8 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         token = token_file.read_text(encoding="ascii").strip()
         with EdgerecClient(args.socket, token) as client:
-            event = client.call("record", profile=args.profile, item_id=args.item, kind=args.kind, device=args.device)
-            print(f"recorded {args.kind} of {args.item} for {args.profile} (event {event['event_id']})")
+            event = client.call("record", profile=args.profile, item_id=args.item_id, kind=args.kind, device=args.device)
+            print(f"recorded {args.kind} of {args.item_id} for {args.profile} (event {event['event_id']})")
             recs = client.call("recommend", profile=args.profile, k=args.k, device=args.device)
     except (OSError, ServiceError) as exc:
         print(f"service_client: error: {exc}", file=sys.stderr)

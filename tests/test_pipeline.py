@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from conftest import tiny_build_config
+
+torch = pytest.importorskip("torch", reason="the server pipeline needs the export extra: pip install 'edgerec[export]'")
+
+from conftest import tiny_build_config  # noqa: E402
 
 from export.config import StudentConfig
 from export.convert import ParityError, check_parity, export_onnx

@@ -202,16 +202,23 @@ def test_record_refuses_unknown_item(rec):
 
 
 def test_both_backends_give_the_same_top10(device_bundle, tmp_path):
-    onnx = Recommender.open(device_bundle.bundle, tmp_path / "h.db", backends=["onnx"])
-    tflite = Recommender.open(device_bundle.bundle, tmp_path / "h.db", backends=["tflite"])
-    for n, it in enumerate(onnx.bundle.items[1:12:2]):
-        onnx.record("bob", it.item_id, "play", timestamp=NOW + n * 60)
-    ctx = Context.at(NOW + 3600)
-    a, b = onnx.recommend("bob", 10, ctx), tflite.recommend("bob", 10, ctx)
-    assert [r.item_id for r in a] == [r.item_id for r in b]
-    np.testing.assert_allclose([r.score for r in a], [r.score for r in b], atol=2e-3)
-    onnx.close()
-    tflite.close()
+    """The ranked list is the same on both backends. The exploration slot is a seeded draw from
+    deeper in the list, where a near-tie (two int8 files of one model differ by ~1e-3) may swap
+    order, so it is compared without that slot, and with it only up to the drawn item."""
+    for cfg, exact in ((RankingConfig(explore_slots=0), 10), (RankingConfig(), 9)):
+        onnx = Recommender.open(device_bundle.bundle, tmp_path / "h.db", backends=["onnx"], ranking=cfg)
+        tflite = Recommender.open(device_bundle.bundle, tmp_path / "h.db", backends=["tflite"], ranking=cfg)
+        if "bob" not in onnx.profiles():
+            for n, it in enumerate(onnx.bundle.items[1:12:2]):
+                onnx.record("bob", it.item_id, "play", timestamp=NOW + n * 60)
+        ctx = Context.at(NOW + 3600)
+        a, b = onnx.recommend("bob", 10, ctx), tflite.recommend("bob", 10, ctx)
+        assert len(a) == len(b) == 10
+        assert [r.item_id for r in a[:exact]] == [r.item_id for r in b[:exact]]
+        np.testing.assert_allclose([r.score for r in a[:exact]], [r.score for r in b[:exact]], atol=2e-3)
+        assert [r.reason for r in a[:exact]] == [r.reason for r in b[:exact]]
+        onnx.close()
+        tflite.close()
 
 
 def test_int8_scorer_matches_numpy_scoring(device_bundle):

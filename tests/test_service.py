@@ -557,7 +557,7 @@ def test_the_example_client_records_and_prints_recommendations(service, rec):
     item = catalogue(rec, 1)[0]
     out = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "service_client.py"), "--socket", str(service.socket_path),
-         "--profile", "carol", "--item", item, "--kind", "complete", "-k", "3"],
+         "--profile", "carol", "--item-id", item, "--kind", "complete", "-k", "3"],
         capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 0, out.stderr
@@ -567,7 +567,7 @@ def test_the_example_client_records_and_prints_recommendations(service, rec):
     assert all(any(t in line for t in titles) for line in lines[1:])
     wrong = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "service_client.py"), "--socket", str(service.socket_path),
-         "--token-file", os.devnull, "--profile", "carol", "--item", item],
+         "--token-file", os.devnull, "--profile", "carol", "--item-id", item],
         capture_output=True, text=True, timeout=60,
     )
     assert wrong.returncode == 1 and "AuthError" in wrong.stderr
