@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+# The generator is a server tool (its process pool pins threads with threadpoolctl).
+pytest.importorskip("threadpoolctl", reason="the synthetic data generator needs the export extra: pip install 'edgerec[export]'")
+
 from edge.errors import DataError
 from export.data import synthetic as demo
 from edge.contract.events import POSITIVE_KINDS

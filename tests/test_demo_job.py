@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+pytest.importorskip("torch", reason="edgerec demo runs the server pipeline: pip install 'edgerec[export]'")
+
 from edge.bundle import Bundle
 from edge.cli import main
 

@@ -19,8 +19,8 @@ LOCAL = "it'em; 🎬"  # a local item id with quotes, a semicolon and an emoji
 
 
 @pytest.fixture(scope="module")
-def bundle(tiny_build):
-    return str(tiny_build.bundle)
+def bundle(device_bundle):
+    return str(device_bundle.bundle)
 
 
 @pytest.fixture(scope="module")
