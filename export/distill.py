@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from export.config import StudentConfig
 from export.models.students import FusionStudent, InterestStudent
 from export.sequences import StudentExamples
-from export.train import one_cycle
+from export.train import one_cycle, optimiser_step
 
 
 def fusion_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -70,11 +70,7 @@ def distill_fusion(features: np.ndarray, targets: np.ndarray, rows: np.ndarray, 
     for _ in tqdm(range(cfg.fusion_steps), desc="distil fusion", unit="step", disable=not progress):
         b = torch.from_numpy(rng.integers(0, len(x), size=min(cfg.batch_size, len(x))))
         loss = fusion_loss(model(x[b]), y[b], cfg.temperature)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
+        losses.append(optimiser_step(opt, sched, loss))
     model.eval()
     with torch.no_grad():
         fit_cos = float((model(x) * y).sum(-1).mean())
@@ -112,11 +108,7 @@ def distill_interest(ex: StudentExamples, item_vectors: np.ndarray, teacher_user
         with torch.no_grad():
             t_logits = t_users[b] @ table.T / cfg.temperature
         loss = interest_loss(s_logits, t_logits, torch.from_numpy(ex.target[b]), k, cfg.kl_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
+        losses.append(optimiser_step(opt, sched, loss))
     model.eval()
     return model, {"steps": cfg.interest_steps, "loss_last": float(np.mean(losses[-20:])), "train_s": time.perf_counter() - t0,
                    "examples": int(len(ex))}

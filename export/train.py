@@ -31,6 +31,19 @@ def one_cycle(opt: torch.optim.Optimizer, lr: float, steps: int, warmup: float =
     return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 4), pct_start=max(warmup, 2.0 / max(steps, 4)))
 
 
+def optimiser_step(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler, loss: torch.Tensor,
+                   params=None, clip_norm: float | None = None) -> float:
+    """One step of every trainer here: backward, optional gradient clipping, optimiser and
+    schedule step. :returns: the loss as a float (for the log)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_(params, clip_norm)
+    opt.step()
+    sched.step()
+    return loss.item()
+
+
 def new_teacher(cfg: TeacherConfig, items: Sequence[Item], features: np.ndarray, has_history: np.ndarray) -> Teacher:
     """A freshly initialised teacher over the catalogue ``items`` with their ``(n_items, F)``
     content ``features``; ``has_history[i]`` says item ``i`` gets an id embedding."""
@@ -104,12 +117,7 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
             # Unlikelihood: -log(1 - p(skipped item)).
             p_neg = picked[is_neg].exp().clamp(max=1 - 1e-6)
             loss = loss - torch.log1p(-p_neg).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
+        losses.append(optimiser_step(opt, sched, loss, model.parameters(), clip_norm=5.0))
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
     model.eval()
