@@ -391,6 +391,14 @@ def peak_rss_mb() -> float:
 def media_child(clips: list[str], work: str, seed: int, scale: int, out: str) -> None:
     """Entry point of the child process: run every media case and write a Tally as JSON."""
     resource.setrlimit(resource.RLIMIT_AS, (MEDIA_RLIMIT_AS, MEDIA_RLIMIT_AS))
+    # The decoders and scipy.signal load lazily on first use; load them before the per-case
+    # alarm runs, so a slow host (emulated aarch64 takes seconds) never interrupts an import
+    # half-way, which would leave scipy.signal broken for every later case.
+    import scipy.signal  # noqa: F401
+    import soundfile  # noqa: F401
+
+    import edge.features.audio_stream  # noqa: F401
+    import edge.features.frame_files  # noqa: F401
     from edge.features import FeatureSpec
 
     spec = FeatureSpec()

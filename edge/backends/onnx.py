@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import numpy as np
 
 from edge.errors import BackendError
+
+
+_ARM64 = frozenset({"aarch64", "arm64"})
 
 
 def ort_session(path: str | Path, threads: int = 1):
@@ -23,6 +27,12 @@ def ort_session(path: str | Path, threads: int = 1):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    if platform.machine().lower() in _ARM64:
+        # onnxruntime 1.32 on aarch64 (measured under qemu, tests/test_backends.py): the
+        # extended-level fusion of DynamicQuantizeLinear + MatMulInteger gives int8 students
+        # a cosine of 0.43-0.78 to fp32; with basic optimisations it is 0.998+. The students
+        # are a few small matmuls, so the lost fusions cost microseconds.
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
