@@ -155,9 +155,9 @@ class Recommender:
         """
         profile = self._profile(profile)
         items = set(self.blocked(profile))
-        items = items | {item_id} if blocked else items - {item_id}
-        self.history.set_setting(BLOCKED_KEY, json.dumps(sorted(items)), profile=profile)
-        return sorted(items)
+        ids = sorted(items | {item_id} if blocked else items - {item_id})
+        self.history.set_setting(BLOCKED_KEY, json.dumps(ids), profile=profile)
+        return ids
 
     def blocked(self, profile: str | None) -> list[str]:
         """Item ids blocked for ``profile``."""
@@ -172,7 +172,7 @@ class Recommender:
         return self._fusion
 
     def add_item(self, source: str | Path | np.ndarray, title: str, tags: Iterable[str] = (), kind: str | None = None,
-                       description: str = "", profile: str | None = None, item_id: str | None = None) -> str:
+                 description: str = "", profile: str | None = None, item_id: str | None = None) -> str:
         """Describe content the device found itself and make it recommendable at once.
 
         Runs :mod:`edge.features` and the bundle's fusion student on the device, then stores the

@@ -21,17 +21,6 @@ NEUTRAL_KINDS: frozenset[str] = frozenset(EVENT_KINDS) - POSITIVE_KINDS - NEGATI
 DEFAULT_KIND = "play"
 
 
-def polarity(kind: str) -> int:
-    """+1 for a positive kind, -1 for a negative one, 0 for a neutral one.
-
-    :raises KeyError: ``kind`` is not in :data:`EVENT_KINDS` (callers turn that into their own
-        documented error with the line or field).
-    """
-    if kind not in EVENT_KINDS:
-        raise KeyError(kind)
-    return 1 if kind in POSITIVE_KINDS else -1 if kind in NEGATIVE_KINDS else 0
-
-
 def kind_code(kind: str) -> int:
     """The training code of ``kind``: its position in :data:`EVENT_KINDS` plus one (0 pads)."""
     return EVENT_KINDS.index(kind) + 1
