@@ -39,7 +39,8 @@ class UserEvents:
 def user_events(split: LeaveLastOut, exclude_items: np.ndarray | None = None) -> list[UserEvents]:
     """Interleave each user's positive training events with their skips/dislikes by time.
 
-    Ties keep positives first (the split already ordered them by item id).
+    Same-second events keep the order they were recorded in (the split's ``train_order`` /
+    ``negative_order``); a split without those ranks puts positives first.
 
     :param exclude_items: catalogue rows dropped from every sequence (cold-item hold-out).
     """
@@ -56,7 +57,10 @@ def user_events(split: LeaveLastOut, exclude_items: np.ndarray | None = None) ->
         items = np.concatenate([pi, ni]).astype(np.int64)
         kinds = np.concatenate([pk, nk]).astype(np.int64)
         ts = np.concatenate([pt, nt]).astype(np.int64)
-        order = np.lexsort((np.r_[np.zeros(len(pi)), np.ones(len(ni))], ts))
+        if split.train_order is not None and split.negative_order is not None and len(ni) == len(split.negative_order[u]):
+            order = np.argsort(np.concatenate([split.train_order[u], split.negative_order[u]]), kind="stable")
+        else:
+            order = np.lexsort((np.r_[np.zeros(len(pi)), np.ones(len(ni))], ts))
         ev = UserEvents(items[order], kinds[order], ts[order])
         if drop is not None:
             keep = ~np.isin(ev.items, drop)

@@ -2,21 +2,29 @@
 
 Only positive events (:data:`~edge.contract.events.POSITIVE_KINDS`) are interactions; skips
 and dislikes are kept aside per user as negative feedback and are never targets or positives.
-Each user's positive events are sorted by timestamp, ties broken by item id (numerically when
-every catalogue id is an integer, else as strings). The last one is the test target and every
-earlier one is training data. Users with fewer than two positive interactions have no target
-and are kept as training data only.
+Each user's events are sorted by timestamp; events with the same timestamp keep the order in
+which they appear in the interaction log (the order a device records them in: its history
+store orders by ``(timestamp, insertion id)``). No global item order breaks ties: in MovieLens
+the ids track popularity, and any fixed item order is a rule an order-aware model can learn
+that a device never sees. The last new item is the test target, every earlier event is
+training data. Users with fewer than two distinct positive items have no target and are kept
+as training data only.
 
 Repeats: the model ranks only items the user has not interacted with in training, so a target
 the user had already consumed could never be hit (a ``play`` then ``complete`` of one item is
 the common case). The target is therefore the last *first* interaction with an item: the user's
 most recently discovered item, at the time of its first positive event. Training is every
-positive event before it; positive events after it (repeats of items already seen) are dropped.
+event before it; positive events after it (repeats of items already seen) are dropped.
 Without repeats (MovieLens) this is exactly "the last interaction is the target".
+
+Validation: ``leave_last_out(ds, target="validation")`` applies the same rule to the test
+split's training events, so each user's *second-to-last* new item is the target and nothing at
+or after it is seen. Settings are tuned there; the test target is scored once.
 
 Usage::
 
-    split = leave_last_out(dataset)
+    split = leave_last_out(dataset)               # test target
+    valid = leave_last_out(dataset, "validation")  # for tuning
     split.train            # (n_users, n_items) binary CSR
     split.test_users, split.test_items
 """
@@ -32,14 +40,18 @@ from edge.errors import DataError
 from edge.contract.events import EVENT_KINDS, POSITIVE_KINDS, kind_code
 from export.data.contract import Dataset
 
-__all__ = ["PROTOCOL", "LeaveLastOut", "leave_last_out"]
+__all__ = ["PROTOCOL", "TARGETS", "LeaveLastOut", "leave_last_out"]
 
 PROTOCOL = (
     "leave-last-out by time: positive events (play, complete, like, rate) only; each user's "
-    "events sorted by timestamp, ties by item id; the user's most recently discovered item is "
-    "the test target, earlier events are training; users with < 2 distinct positive items have "
-    "no target; skips/dislikes are negative feedback only"
+    "events sorted by timestamp, same-timestamp events in interaction-log order; the user's most "
+    "recently discovered item is the test target (the one before it the validation target), "
+    "earlier events are training; users with < 2 distinct positive items have no target; "
+    "skips/dislikes are negative feedback only"
 )
+
+#: Which held-out item a split targets.
+TARGETS = ("test", "validation")
 
 
 @dataclass
@@ -47,13 +59,16 @@ class LeaveLastOut:
     """A leave-last-out split; users and items are addressed by index.
 
     ``train_sequences[u]``/``train_timestamps[u]`` hold user ``u``'s positive training events in
-    time order (int64 item indices, int64 Unix seconds; repeats kept). ``test_users`` (int64,
-    ascending), ``test_items`` (int64) and ``test_timestamps`` (int64 Unix s) are parallel
-    arrays, one entry per user with a target. ``negatives[u]`` holds the item indices of the
-    user's skip/dislike events before their target (all of them for users without one), in time
-    order with repeats. ``train_kinds[u]`` (parallel to ``train_sequences[u]``) and
-    ``negative_kinds[u]`` hold event codes (``EVENT_KINDS.index(kind) + 1``; 0 is padding), and
-    ``negative_timestamps[u]`` the negatives' times, so sequence models can interleave them.
+    time order (int64 item indices, int64 Unix seconds; repeats kept; same-second events in log
+    order). ``test_users`` (int64, ascending), ``test_items`` (int64) and ``test_timestamps``
+    (int64 Unix s) are parallel arrays, one entry per user with a target. ``negatives[u]`` holds
+    the item indices of the user's skip/dislike events before their target (all of them for
+    users without one), in time order with repeats. ``train_kinds[u]`` (parallel to
+    ``train_sequences[u]``) and ``negative_kinds[u]`` hold event codes (``EVENT_KINDS.index(kind)
+    + 1``; 0 is padding), ``negative_timestamps[u]`` the negatives' times, and
+    ``train_order[u]``/``negative_order[u]`` each event's rank in the sorted log, so sequence
+    models interleave positives and negatives exactly as they happened.
+    ``target`` says which held-out item this split scores ("test" or "validation").
     """
 
     n_users: int
@@ -71,6 +86,9 @@ class LeaveLastOut:
     train_kinds: list[np.ndarray] | None = None
     negative_kinds: list[np.ndarray] | None = None
     negative_timestamps: list[np.ndarray] | None = None
+    train_order: list[np.ndarray] | None = None
+    negative_order: list[np.ndarray] | None = None
+    target: str = "test"
 
     @property
     def n_train(self) -> int:
@@ -79,7 +97,8 @@ class LeaveLastOut:
 
 
 def _sort_ranks(ids: np.ndarray) -> np.ndarray:
-    """Rank of each id in the order "numeric if all ids are integers, else as strings"."""
+    """Rank of each id in the order "numeric if all ids are integers, else as strings" (used
+    for user order only: users are independent, so their order cannot leak)."""
     ids = [str(x) for x in ids]
     try:
         keys: list = [int(x) for x in ids]
@@ -99,15 +118,41 @@ def _split_by_user(values: np.ndarray, users: np.ndarray, n_users: int) -> list[
     return np.split(values, np.cumsum(counts)[:-1])
 
 
-def leave_last_out(dataset: Dataset) -> LeaveLastOut:
+def _targets(users: np.ndarray, items: np.ndarray, positive: np.ndarray, n_users: int, n_items: int) -> np.ndarray:
+    """Position (into the sorted event arrays) of each user's target: the last first positive
+    event of an item, for users with >= 2 distinct positive items; ``len(users)`` otherwise
+    ("no target, keep everything")."""
+    n = len(users)
+    pos_at = np.flatnonzero(positive)
+    # First positive event of each (user, item): np.unique's return_index is the first occurrence.
+    _, first = np.unique(users[pos_at] * n_items + items[pos_at], return_index=True)
+    first_positions = np.sort(pos_at[first])
+    first_users = users[first_positions]
+    distinct = np.bincount(first_users, minlength=n_users)
+    # first_positions ascend and are grouped by user: a user's target is their last entry.
+    is_last = np.append(first_users[1:] != first_users[:-1], True) if len(first_users) else np.zeros(0, bool)
+    last_of_user = np.zeros(n_users, dtype=np.int64)
+    last_of_user[first_users[is_last]] = first_positions[is_last]
+    target_pos = np.full(n_users, n, dtype=np.int64)
+    has_target = distinct >= 2
+    target_pos[has_target] = last_of_user[has_target]
+    return target_pos
+
+
+def leave_last_out(dataset: Dataset, target: str = "test") -> LeaveLastOut:
     """Split a dataset by time, leaving each user's last new positive item out as the target.
 
     :param dataset: a validated dataset; every interaction's item must be in its catalogue.
+    :param target: ``"test"`` (the last new item) or ``"validation"`` (the one before it; the
+        test target and everything at or after the validation target are left out).
     :returns: a :class:`LeaveLastOut` over every user in the log (ordered numerically if all
         user ids are integers, else as strings) and every catalogue item (in
         ``dataset.items`` order).
     :raises DataError: if an interaction names an item that is not in the catalogue.
+    :raises ValueError: on an unknown ``target``.
     """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     inter = dataset.interactions
     item_ids = [it.item_id for it in dataset.items]
     n_items = len(item_ids)
@@ -130,7 +175,6 @@ def leave_last_out(dataset: Dataset) -> LeaveLastOut:
             raise DataError(f"{dataset.name}: interaction item {item!r} is not in the catalogue")
         lookup[j] = idx
     items = lookup[item_codes.ravel()]
-    item_rank = _sort_ranks(np.array(item_ids, dtype=object))
 
     timestamps = np.asarray(inter.timestamps, dtype=np.int64)
     events = inter.events.astype(str)
@@ -139,47 +183,34 @@ def leave_last_out(dataset: Dataset) -> LeaveLastOut:
     for kind in EVENT_KINDS:
         kinds[events == kind] = kind_code(kind)
 
-    # Sort every event by (user, timestamp, item id); lexsort's last key is the primary one.
-    order = np.lexsort((item_rank[items], timestamps, users))
+    # Sort by (user, timestamp); the log position breaks ties, so same-second events keep the
+    # order they were recorded in. lexsort's last key is the primary one.
+    order = np.lexsort((np.arange(len(users)), timestamps, users))
     users, items, timestamps, positive, kinds = users[order], items[order], timestamps[order], positive[order], kinds[order]
+    rank = np.arange(len(users), dtype=np.int64)  # each event's place in the sorted log
 
-    pos_users, pos_items, pos_ts, pos_kinds = users[positive], items[positive], timestamps[positive], kinds[positive]
-    neg_users, neg_items, neg_ts, neg_kinds = users[~positive], items[~positive], timestamps[~positive], kinds[~positive]
+    rounds = 2 if target == "validation" else 1
+    for _ in range(rounds):
+        target_pos = _targets(users, items, positive, n_users, n_items)
+        cut = target_pos[users]
+        before = np.arange(len(users)) < cut
+        has_target = target_pos < len(users)
+        test_users = np.flatnonzero(has_target).astype(np.int64)
+        test_items = items[target_pos[test_users]].astype(np.int64)
+        test_timestamps = timestamps[target_pos[test_users]].astype(np.int64)
+        # The next round (validation) splits what this round left as training.
+        kept = before
+        users, items, timestamps, positive, kinds, rank = (a[kept] for a in (users, items, timestamps, positive, kinds, rank))
 
-    # First positive event of each (user, item): np.unique's return_index is the first occurrence.
-    n_pos = len(pos_users)
-    _, first_idx = np.unique(pos_users * n_items + pos_items, return_index=True)
-    is_first = np.zeros(n_pos, dtype=bool)
-    is_first[first_idx] = True
-    first_positions = np.flatnonzero(is_first)
-    distinct = np.bincount(pos_users[first_positions], minlength=n_users)
-
-    # The target is each user's last first-occurrence: first_positions ascend and are grouped
-    # by user, so it is the entry just before the user changes.
-    first_users = pos_users[first_positions]
-    is_last = np.append(first_users[1:] != first_users[:-1], True) if len(first_users) else np.zeros(0, bool)
-    last_of_user = np.zeros(n_users, dtype=np.int64)
-    last_of_user[first_users[is_last]] = first_positions[is_last]
-    target_pos = np.full(n_users, n_pos, dtype=np.int64)  # n_pos: "no target, keep everything"
-    has_target = distinct >= 2
-    target_pos[has_target] = last_of_user[has_target]
-
-    test_users = np.flatnonzero(has_target).astype(np.int64)
-    test_items = pos_items[target_pos[test_users]].astype(np.int64)
-    test_timestamps = pos_ts[target_pos[test_users]].astype(np.int64)
-
-    keep = np.arange(n_pos) < target_pos[pos_users]
-    tr_users, tr_items, tr_ts, tr_kinds = pos_users[keep], pos_items[keep], pos_ts[keep], pos_kinds[keep]
-    train = sp.csr_matrix(
-        (np.ones(len(tr_users), dtype=np.float32), (tr_users, tr_items)), shape=(n_users, n_items)
-    )
+    tr = positive
+    tr_users, tr_items = users[tr], items[tr]
+    train = sp.csr_matrix((np.ones(len(tr_users), dtype=np.float32), (tr_users, tr_items)), shape=(n_users, n_items))
     train.sum_duplicates()
     train.data[:] = 1.0
+    neg = ~positive
 
-    # Negatives before the user's target time (all of them for users without a target).
-    cutoff = np.full(n_users, np.iinfo(np.int64).max, dtype=np.int64)
-    cutoff[test_users] = test_timestamps
-    neg_keep = neg_ts < cutoff[neg_users]
+    def per_user(values: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+        return _split_by_user(values[mask], users[mask], n_users)
 
     return LeaveLastOut(
         n_users=n_users,
@@ -187,14 +218,17 @@ def leave_last_out(dataset: Dataset) -> LeaveLastOut:
         user_ids=user_ids,
         item_ids=item_ids,
         train=train,
-        train_sequences=_split_by_user(tr_items, tr_users, n_users),
-        train_timestamps=_split_by_user(tr_ts, tr_users, n_users),
+        train_sequences=per_user(items, tr),
+        train_timestamps=per_user(timestamps, tr),
         test_users=test_users,
         test_items=test_items,
         test_timestamps=test_timestamps,
-        negatives=_split_by_user(neg_items[neg_keep], neg_users[neg_keep], n_users),
+        negatives=per_user(items, neg),
         name=dataset.name,
-        train_kinds=_split_by_user(tr_kinds, tr_users, n_users),
-        negative_kinds=_split_by_user(neg_kinds[neg_keep], neg_users[neg_keep], n_users),
-        negative_timestamps=_split_by_user(neg_ts[neg_keep], neg_users[neg_keep], n_users),
+        train_kinds=per_user(kinds, tr),
+        negative_kinds=per_user(kinds, neg),
+        negative_timestamps=per_user(timestamps, neg),
+        train_order=per_user(rank, tr),
+        negative_order=per_user(rank, neg),
+        target=target,
     )
