@@ -46,6 +46,11 @@ class StudentConfig:
     interest_hidden: int = 128
     history_len: int = 50
     fusion_steps: int = 1500
+    # The fusion student's ranking term (export.distill.fusion_rank_loss): weight, softmax
+    # temperature and candidate cap; 0 weight turns it off.
+    fusion_rank_weight: float = 1.0
+    fusion_rank_temperature: float = 0.1
+    fusion_candidates: int = 4096
     interest_steps: int = 2500
     batch_size: int = 256
     lr: float = 2e-3

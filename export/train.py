@@ -55,11 +55,14 @@ def new_teacher(cfg: TeacherConfig, items: Sequence[Item], features: np.ndarray,
 
 
 def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.ndarray, cfg: TeacherConfig,
-                  progress: bool = True) -> tuple[Teacher, dict]:
+                  progress: bool = True, exclude_items: np.ndarray | None = None) -> tuple[Teacher, dict]:
     """Fit both teachers on next-event prediction over random windows of the users' events.
 
     :param events: every user's training events (:func:`export.sequences.user_events`).
     :param features: ``(n_items, F)`` the fusion teacher's content input, catalogue order.
+    :param exclude_items: catalogue rows that take no part in training at all (the cold-item
+        probe's held-out items): never candidates, never negatives, their text never trained.
+        The events must not contain them.
     :returns: the teacher (eval mode) and a log with loss and seconds.
     :raises ValueError: no user has two events.
     """
@@ -81,7 +84,13 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = one_cycle(opt, cfg.lr, cfg.steps)
     L = cfg.history_len
-    full = n_items <= cfg.max_candidates
+    allowed = np.ones(n_items, bool)
+    if exclude_items is not None and len(exclude_items):
+        allowed[np.asarray(exclude_items)] = False
+        if any(not allowed[ev.items].all() for ev in events):
+            raise ValueError("exclude_items appear in the training events; drop them first (user_events(exclude_items=...))")
+    allowed_rows = np.flatnonzero(allowed)
+    full = len(allowed_rows) <= cfg.max_candidates
     positive_codes = torch.tensor(sorted(POSITIVE_CODES))
     losses: list[float] = []
     t0 = time.perf_counter()
@@ -99,9 +108,9 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
         is_pos = torch.isin(tgt_kinds, positive_codes) & valid
         is_neg = valid & ~is_pos
         if full:
-            cand = torch.arange(n_items)
+            cand = torch.from_numpy(allowed_rows)
         else:
-            negs = torch.from_numpy(rng.integers(0, n_items, size=cfg.max_candidates // 2))
+            negs = torch.from_numpy(allowed_rows[rng.integers(0, len(allowed_rows), size=cfg.max_candidates // 2)])
             cand = torch.unique(torch.cat([items_t[items_t >= 0], negs]))
         # A bounded random subset of candidates gets fresh text vectors with gradients.
         fresh = cand[torch.from_numpy(rng.choice(len(cand), size=min(cfg.text_items_per_step, len(cand)), replace=False))]

@@ -1,7 +1,9 @@
 """Cold items: how well does the device rank content nobody has interacted with yet?
 
-A random ``cold_fraction`` of the catalogue is held out of training entirely (a second teacher
-and fusion student learn without any event on those items). For every user with a positive event
+A random ``cold_fraction`` of the catalogue is held out of training entirely: a second teacher
+and fusion student learn without any event on those items, and the items are never candidates or
+negatives of either (``train_teacher(exclude_items=...)``), so the probe sees what a device sees
+when a new item arrives. For every user with a positive event
 on a cold item, the cold items are ranked for the user's warm history: item vectors from the
 fusion student (content only, as on the device), user vectors from the teacher. The baseline in
 the same run is content-only: cosine between the mean standardised feature vector of the user's
@@ -24,7 +26,7 @@ from export.data.contract import Item
 from export.data.split import LeaveLastOut
 from export.distill import distill_fusion
 from export.evaluate.metrics import set_metrics
-from export.sequences import user_events
+from export.sequences import student_examples, user_events
 from export.train import teacher_user_vectors, train_teacher
 
 
@@ -61,10 +63,14 @@ def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.nda
     events = user_events(split, exclude_items=cold)
     steps = cfg.cold_steps or max(1, cfg.teacher.steps // 2)
     tcfg = dataclasses.replace(cfg.teacher, steps=steps)
-    teacher, log = train_teacher(events, items, teacher_features, tcfg, progress=cfg.progress)
+    teacher, log = train_teacher(events, items, teacher_features, tcfg, progress=cfg.progress, exclude_items=cold)
     table = teacher.item_table().numpy()
     warm = np.flatnonzero(~is_cold)
-    student, _ = distill_fusion(features, table, warm, cfg.student, progress=cfg.progress)
+    # The student learns as in the build, from warm examples only (held-out items are never
+    # candidates, targets or history).
+    ex = student_examples(events, cfg.student.history_len)
+    ex_users = teacher_user_vectors(teacher, torch.from_numpy(table), events, ex.users, ex.ends, ex.context)
+    student, _ = distill_fusion(features, table, warm, cfg.student, cfg.progress, ex_users, ex.target)
     with torch.no_grad():
         cold_vecs = student(torch.from_numpy(np.ascontiguousarray(features[cold], np.float32))).numpy()
     # The request context: the user's last warm event (no cold event is visible to the model).

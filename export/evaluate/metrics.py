@@ -142,6 +142,7 @@ class RankingAccumulator:
         self.hits = self.ndcg = self.rr = self.novelty = 0.0
         self.div_sum = 0.0
         self.div_n = 0
+        self._per_user: list[np.ndarray] = []
 
     def add(self, scores: np.ndarray, targets: np.ndarray) -> None:
         """Add a batch: ``scores`` ``(B, n_items)`` with training items at -inf, ``targets`` ``(B,)``."""
@@ -149,7 +150,9 @@ class RankingAccumulator:
         r = ranks(scores, targets[:, None])
         self.n += len(targets)
         self.hits += float(hits_at_k(r, k).sum())
-        self.ndcg += float(ndcg_at_k(r, np.ones(len(targets), np.int64), k).sum())
+        user_ndcg = ndcg_at_k(r, np.ones(len(targets), np.int64), k)
+        self._per_user.append(np.asarray(user_ndcg, np.float64))
+        self.ndcg += float(user_ndcg.sum())
         self.rr += float((1.0 / (r[:, 0] + 1.0)).sum())
 
         top, valid = top_k(scores, min(k, self.n_items))
@@ -170,6 +173,10 @@ class RankingAccumulator:
         ok = m >= 2
         self.div_sum += float((1.0 - pair_sum[ok] / (m[ok] * (m[ok] - 1.0))).sum())
         self.div_n += int(ok.sum())
+
+    def per_user_ndcg(self) -> np.ndarray:
+        """NDCG@k of every user added so far, in the order added (for paired statistics)."""
+        return np.concatenate(self._per_user) if self._per_user else np.zeros(0)
 
     def result(self) -> dict:
         """The metrics so far, keyed as :func:`export.evaluate.evaluate` reports them."""

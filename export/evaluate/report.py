@@ -66,6 +66,9 @@ class EvalReport:
     k: int
     protocol: str = PROTOCOL
     columns: list[str] = field(default_factory=list)
+    #: NDCG@k of each test user (``split.test_users`` order) per model name, for paired statistics.
+    per_user: dict[str, np.ndarray] = field(default_factory=dict)
+    target: str = "test"
 
     def to_json(self) -> dict:
         """:returns: a JSON-serialisable dict: dataset info, protocol, k and the rows."""
@@ -77,6 +80,7 @@ class EvalReport:
             "n_test_users": self.n_test_users,
             "k": self.k,
             "protocol": self.protocol,
+            "target": self.target,
             "rows": [dict(r) for r in self.rows],
         }
 
@@ -140,6 +144,7 @@ def evaluate(
     say = progress or (lambda _msg: None)
 
     rows: list[dict] = []
+    per_user: dict[str, np.ndarray] = {}
     for scorer in scorers:
         name = getattr(scorer, "name", type(scorer).__name__)
         say(f"{name}: fitting on {split.n_train} training interactions")
@@ -164,6 +169,7 @@ def evaluate(
         row = {"model": name, **acc.result(), "fit_s": fit_s, "score_s": score_s, "n_users": acc.n}
         say(f"{name}: fit {fit_s:.2f} s, score {score_s:.2f} s, ndcg@{k} {row[f'ndcg@{k}']:.4f}")
         rows.append(row)
+        per_user[name] = acc.per_user_ndcg()
 
     return EvalReport(
         rows=rows,
@@ -174,4 +180,6 @@ def evaluate(
         n_test_users=len(split.test_users),
         k=k,
         columns=["model", *(f"{m}@{k}" if m != "mrr" else m for m in METRICS), "fit_s", "score_s", "n_users"],
+        per_user=per_user,
+        target=split.target,
     )
