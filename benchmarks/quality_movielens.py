@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parents[1] / "shared" / "datasets" / "movielens-100k"), help="MovieLens-100K folder")
-    ap.add_argument("--steps", type=int, default=TeacherConfig.steps, help=f"teacher steps (default {TeacherConfig.steps})")
+    ap.add_argument("--steps", type=int, default=None, help="teacher steps (default: from the data)")
     ap.add_argument("--student-steps", type=int, default=StudentConfig.interest_steps, help="steps per student")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="torch threads (default: all cores)")
     ap.add_argument("--out", default=str(ROOT / "results" / f"quality_movielens-{platform.node() or 'host'}.json"), help="JSON output")

@@ -6,7 +6,7 @@ the config that built them, and the bundle manifest records :meth:`BuildConfig.t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from edge.features import FeatureSpec
 
@@ -27,14 +27,46 @@ class TeacherConfig:
     text_layers: int = 2
     text_max_len: int = 48
     text_items_per_step: int = 64
-    steps: int = 1200
-    batch_size: int = 64
+    # None: from the data (:func:`fit_to_data`); an int fixes it.
+    steps: int | None = None
+    batch_size: int | None = None
+    # The data rule's knobs: predictions per step, passes over the training predictions, and
+    # the bounds the rule keeps steps and batch within.
+    tokens_per_step: int = 3200
+    epochs: float = 40.0
+    min_steps: int = 300
+    max_steps: int = 6000
     lr: float = 2e-3
     weight_decay: float = 1e-4
     temperature: float = 0.07
     max_candidates: int = 20000
     seed: int = 0
     threads: int = 2
+
+
+def fit_to_data(cfg: TeacherConfig, sequence_lengths) -> TeacherConfig:
+    """The teacher's training length and batch for this data: one rule for every catalogue.
+
+    A step trains on about ``tokens_per_step`` next-event predictions: the batch holds
+    ``tokens_per_step / mean window`` users (a window is a user's last ``history_len + 1``
+    events, so short histories, as in sparse catalogues, get more users per step), clamped to
+    [16, 1024]. The run makes ``epochs`` passes over the training predictions
+    (``sum(len - 1)``), ``steps = epochs * predictions / tokens_per_step`` clamped to
+    [``min_steps``, ``max_steps``]. Fields already set (not None) are kept.
+
+    :param sequence_lengths: number of training events of each user.
+    :returns: a copy of ``cfg`` with ``steps`` and ``batch_size`` filled in.
+    """
+    import numpy as np
+
+    lengths = np.asarray(list(sequence_lengths), np.int64)
+    lengths = lengths[lengths >= 2]
+    predictions = float((lengths - 1).sum()) if len(lengths) else 0.0
+    window = float(np.minimum(lengths - 1, cfg.history_len).mean()) if len(lengths) else 1.0
+    batch = cfg.batch_size if cfg.batch_size is not None else int(np.clip(round(cfg.tokens_per_step / max(window, 1.0)), 16, 1024))
+    steps = cfg.steps if cfg.steps is not None else int(np.clip(round(cfg.epochs * predictions / cfg.tokens_per_step),
+                                                                  cfg.min_steps, cfg.max_steps))
+    return replace(cfg, steps=steps, batch_size=batch)
 
 
 @dataclass
@@ -70,7 +102,7 @@ class BuildConfig:
     spec: FeatureSpec = field(default_factory=FeatureSpec)
     workers: int = 2
     cold_fraction: float = 0.1
-    cold_steps: int | None = None  # teacher steps of the cold-item probe (default: half)
+    cold_steps: int | None = None  # teacher steps of the cold-item probe (default: half the build's)
     export_teacher: bool = True
     progress: bool = True
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from export.config import TeacherConfig
+from export.config import TeacherConfig, fit_to_data
 from export.data.contract import Item
 from export.models.teacher import Teacher
 from export.models.text_encoder import TextEncoder, item_text
@@ -66,6 +66,7 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
     :returns: the teacher (eval mode) and a log with loss and seconds.
     :raises ValueError: no user has two events.
     """
+    cfg = fit_to_data(cfg, [len(ev.items) for ev in events])
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
@@ -117,14 +118,17 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
         cand_vecs = model.fusion(cand, fresh)
         table = torch.zeros(n_items, cfg.dim).index_put((cand,), cand_vecs)
         states = model.user_states(table, items_t[:, :-1], kinds_t[:, :-1], ctx_t[:, :-1], ctx_t[:, 1:])
-        logits = states @ cand_vecs.T / cfg.temperature  # (B, L, C)
-        col = torch.searchsorted(cand, tgt_items.clamp(min=0))
-        logp = torch.log_softmax(logits, dim=-1)
-        picked = logp.gather(-1, col.unsqueeze(-1)).squeeze(-1)
-        loss = -(picked * is_pos).sum() / is_pos.sum().clamp(min=1)
-        if is_neg.any():
+        # Logits only where there is something to predict: short histories leave most of a
+        # window padding, and (positions x catalogue) is the step's largest tensor.
+        at = valid.nonzero(as_tuple=True)
+        logits = states[at] @ cand_vecs.T / cfg.temperature  # (N, C)
+        col = torch.searchsorted(cand, tgt_items[at].clamp(min=0))
+        picked = torch.log_softmax(logits, dim=-1).gather(-1, col.unsqueeze(-1)).squeeze(-1)
+        pos_at, neg_at = is_pos[at], is_neg[at]
+        loss = -(picked * pos_at).sum() / pos_at.sum().clamp(min=1)
+        if neg_at.any():
             # Unlikelihood: -log(1 - p(skipped item)).
-            p_neg = picked[is_neg].exp().clamp(max=1 - 1e-6)
+            p_neg = picked[neg_at].exp().clamp(max=1 - 1e-6)
             loss = loss - torch.log1p(-p_neg).mean()
         losses.append(optimiser_step(opt, sched, loss, model.parameters(), clip_norm=5.0))
         if step % 50 == 0:
@@ -132,6 +136,8 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
     model.eval()
     log = {
         "steps": cfg.steps,
+        "batch_size": cfg.batch_size,
+        "rule": "steps and batch from the data (export.config.fit_to_data)",
         "loss_first": float(np.mean(losses[:20])),
         "loss_last": float(np.mean(losses[-20:])),
         "train_s": time.perf_counter() - t0,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FIXTURE_BUNDLE
+from tests.conftest import FIXTURE_BUNDLE
 
 from edge.backends import load_model
 from edge.bundle import Bundle

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import FIXTURE_BUNDLE
+from tests.conftest import FIXTURE_BUNDLE
 
 from edge.bundle import Bundle
 

@@ -1002,7 +1002,7 @@ class _Line:
 if __name__ != "__main__":
     import pytest
 
-    from conftest import shared_data
+    from tests.conftest import shared_data
 
     REPORT = Tally()
 

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the server pipeline needs the export extra: pip install 'edgerec[export]'")
 
-from conftest import tiny_build_config  # noqa: E402
+from tests.conftest import tiny_build_config  # noqa: E402
 
 from export.config import StudentConfig
 from export.convert import ParityError, check_parity, export_onnx

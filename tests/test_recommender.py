@@ -8,7 +8,7 @@ import socket
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import EXPIRED, NOT_YET
+from tests.conftest import EXPIRED, NOT_YET
 
 from edge.context import Context
 from edge.errors import FeatureError, HistoryError

@@ -21,7 +21,7 @@ import torch
 
 from edge.context import context_matrix
 from edge.contract.vectors import unit_rows
-from export.config import BuildConfig
+from export.config import BuildConfig, fit_to_data
 from export.data.contract import Item
 from export.data.split import LeaveLastOut
 from export.distill import distill_fusion
@@ -61,7 +61,7 @@ def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.nda
         return section
     users_a = np.array(users)
     events = user_events(split, exclude_items=cold)
-    steps = cfg.cold_steps or max(1, cfg.teacher.steps // 2)
+    steps = cfg.cold_steps or max(1, fit_to_data(cfg.teacher, [len(ev.items) for ev in events]).steps // 2)
     tcfg = dataclasses.replace(cfg.teacher, steps=steps)
     teacher, log = train_teacher(events, items, teacher_features, tcfg, progress=cfg.progress, exclude_items=cold)
     table = teacher.item_table().numpy()
