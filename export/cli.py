@@ -54,22 +54,57 @@ def _load(args: argparse.Namespace):
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    import copy
+
     from export.data.split import leave_last_out
-    from export.evaluate import default_baselines, evaluate
+    from export.evaluate.stats import evaluate_seeds, format_seed_table
+    from export.evaluate.tuning import baseline_grids, tune_on_validation
 
+    if args.seeds < 1:
+        raise DataError(f"--seeds must be >= 1, got {args.seeds}")
+    bundles = args.bundle or []
+    if len(bundles) not in (0, 1, args.seeds):
+        raise DataError(f"give one --bundle, or one per seed ({args.seeds}), not {len(bundles)}")
     ds = _load(args)
-    split = leave_last_out(ds)
-    scorers = []
-    if args.bundle:
-        from export.evaluate.scorers import BundleScorer
+    split = leave_last_out(ds, args.target)
+    grids = baseline_grids(split.n_items, sasrec_steps=args.sasrec_steps, threads=args.workers)
+    tuning: list[dict] = []
+    if args.target == "test":
+        # Peers' settings come from the validation target; the test target is scored once.
+        valid = leave_last_out(ds, "validation")
+        peers, tuning = tune_on_validation(grids, valid) if len(valid.test_users) else ([g[0] for g in grids.values()], [])
+    else:
+        peers = [s for g in grids.values() for s in g]  # on the validation target: every candidate
 
-        scorers += [BundleScorer(args.bundle, backend) for backend in args.backends.split(",")]
-    scorers += default_baselines()
-    report = evaluate(scorers, split)
-    print(report.format_table())
+    def make(seed: int) -> list:
+        scorers = []
+        if bundles:
+            from export.evaluate.scorers import BundleScorer
+
+            bundle = bundles[seed if len(bundles) > 1 else 0]
+            scorers += [BundleScorer(bundle, backend) for backend in args.backends.split(",")]
+        for peer in peers:
+            fresh = copy.deepcopy(peer)
+            if hasattr(fresh, "seed"):
+                fresh.seed = seed
+            scorers.append(fresh)
+        return scorers
+
+    first = make(0)
+    model = first[0].name if bundles else None
+    peer_names = [s.name for s in first[len(first) - len(peers):]]
+    runs = evaluate_seeds(make, split, args.seeds, model=model, peers=peer_names if model else None)
+    print(f"{split.name}: {len(split.test_users)} users, {split.n_items} items, target = {split.target}")
+    print(format_seed_table(runs))
+    if tuning:
+        print("\npeers' settings chosen on the validation target:")
+        for t in tuning:
+            print(f"  {'*' if t['chosen'] else ' '} {t['model']:<32} {t['settings']}  valid ndcg@10 {t['valid_ndcg@10']:.4f}")
     if args.json:
+        from edge.atomic import atomic_write
+
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report.to_json(), indent=2))
+        atomic_write(args.json, json.dumps({**runs.to_json(), "tuning": tuning, "target": split.target}, indent=2, default=float))
         print(f"wrote {args.json}")
     return 0
 
@@ -80,7 +115,7 @@ def _build_config(args: argparse.Namespace):
     teacher = TeacherConfig(steps=args.steps, threads=args.workers, text_model=args.text_model, seed=args.seed)
     student = StudentConfig(interest_steps=args.student_steps, fusion_steps=args.student_steps, threads=args.workers, seed=args.seed)
     return BuildConfig(teacher=teacher, student=student, workers=args.workers, cold_fraction=args.cold_fraction,
-                       export_teacher=not args.no_teacher_export)
+                       export_teacher=not args.no_teacher_export, sasrec_steps=args.sasrec_steps)
 
 
 def _work_dir(args: argparse.Namespace) -> Path:
@@ -181,10 +216,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     _demo_data_args(p)
     p.set_defaults(func=_cmd_demo_data)
 
-    p = sub.add_parser("eval", help="leave-last-out evaluation with popularity, item-kNN and EASE baselines",
-                       description="Evaluate on held-out last interactions: HR@10, NDCG@10, MRR, coverage, diversity, novelty.")
+    p = sub.add_parser("eval", help="leave-last-out evaluation of bundles against baselines, over seeds, with intervals",
+                       description="Evaluate on each user's last new item (or, with --target validation, the one before it): "
+                       "HR@10, NDCG@10, MRR, coverage, diversity, novelty. Peers (popularity, Markov chain, item-kNN, EASE, "
+                       "ALS with confidence scaling, optionally SASRec) get their settings from the validation target; "
+                       "every number is mean +- sd over --seeds, and a bundle is compared with the best peer by a paired "
+                       "bootstrap over users.")
     _data_args(p)
-    p.add_argument("--bundle", help="also evaluate this bundle through the device runtime")
+    p.add_argument("--bundle", action="append", help="evaluate this bundle through the device runtime; repeat once per "
+                   "seed (bundles built with --seed 0, 1, ...) to average over seeds")
+    p.add_argument("--target", choices=["test", "validation"], default="test",
+                   help="which held-out item to score (default test; tune on validation)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds of the stochastic models (default 1)")
+    p.add_argument("--sasrec-steps", type=int, default=0, help="also train a SASRec peer this many steps (minutes; default 0: off)")
+    p.add_argument("--workers", type=int, default=2, help="threads (default 2)")
     p.add_argument("--backends", default="onnx,tflite", help="comma-separated backends to run the bundle on (default onnx,tflite)")
     p.add_argument("--json", metavar="OUT", help="write the report as JSON")
     p.set_defaults(func=_cmd_eval)
@@ -206,10 +251,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         _data_args(b)
         b.add_argument("--out", required=action == "build", help="bundle folder to write")
         b.add_argument("--work", help="work folder for the stages (default: OUT.work next to the bundle)")
-        b.add_argument("--steps", type=int, default=1200, help="teacher training steps (default 1200)")
+        b.add_argument("--steps", type=int, default=None,
+                       help="teacher training steps (default: from the data, see export.config.fit_to_data)")
         b.add_argument("--student-steps", type=int, default=2500, help="distillation steps per student (default 2500)")
         b.add_argument("--text-model", help="pretrained Hugging Face model name or folder for the text teacher, "
                        "loaded offline (default: train a small one from scratch)")
+        b.add_argument("--sasrec-steps", type=int, default=0,
+                       help="train a SASRec peer (full-softmax CE) this many steps for the quality section (minutes; default 0: off)")
         b.add_argument("--cold-fraction", type=float, default=0.1, help="share of items held out for the cold-item probe (0 skips it)")
         b.add_argument("--no-teacher-export", action="store_true", help="skip optimum's ONNX export of the text teacher")
         b.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

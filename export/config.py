@@ -103,6 +103,9 @@ class BuildConfig:
     workers: int = 2
     cold_fraction: float = 0.1
     cold_steps: int | None = None  # teacher steps of the cold-item probe (default: half the build's)
+    # Train a SASRec peer (full-softmax CE) for this many steps in the quality stage; 0 skips
+    # it (it takes minutes).
+    sasrec_steps: int = 0
     export_teacher: bool = True
     progress: bool = True
 
@@ -110,4 +113,4 @@ class BuildConfig:
         """The settings that shape the models, as recorded in the report and the manifest (the
         feature spec is recorded on its own; output switches are left out)."""
         return {"teacher": asdict(self.teacher), "student": asdict(self.student), "workers": self.workers,
-                "cold_fraction": self.cold_fraction, "cold_steps": self.cold_steps}
+                "cold_fraction": self.cold_fraction, "cold_steps": self.cold_steps, "sasrec_steps": self.sasrec_steps}

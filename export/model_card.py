@@ -33,6 +33,21 @@ def format_card(report: dict) -> str:
         out += ["## Held-out quality (leave-last-out, students on the int8 catalogue)", ""]
         out += _table(["model", "NDCG@10", "HR@10", "MRR", "coverage@10", "vs teacher"], rows)
         out.append("")
+    qual = report.get("quality", {})
+    comp = qual.get("comparison")
+    if comp:
+        out.append(f"{comp['model']} vs the best peer ({comp['best_peer']}), paired bootstrap over {comp['n_users']} users: "
+                   f"NDCG@10 {comp['mean_a']:.4f} vs {comp['mean_b']:.4f}, ratio {comp['ratio']:.2f} "
+                   f"[{comp['ratio_lo']:.2f}, {comp['ratio_hi']:.2f}] ({comp['level']:.0%} interval)")
+        out.append("")
+    if qual.get("tuning"):
+        out += ["Peers' settings, chosen on the validation target (each user's second-to-last new item):", ""]
+        out += _table(["family", "model", "settings", "valid NDCG@10", "chosen"],
+                      [[t["family"], t["model"], ", ".join(f"{k}={v}" for k, v in t["settings"].items()), _num(t["valid_ndcg@10"]),
+                        "yes" if t["chosen"] else ""] for t in qual["tuning"]])
+        out.append("")
+    if qual.get("protocol"):
+        out += [f"protocol: {qual['protocol']}", ""]
     parity = report.get("parity")
     if parity:
         out += [f"## Parity with PyTorch (min cosine, tolerance {parity['tolerance']})", ""]

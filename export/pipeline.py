@@ -11,6 +11,7 @@ Every stage reads and writes a work folder, so each can run alone (``edgerec pip
       students.pt             fusion and interest students: config + state dicts
       models/                 {fusion,interest}.{onnx,tflite} fp32 and .int8 variants
       report.json             parity, quality, sizes and timings so far (the model card)
+      per_user_ndcg.npz       each test user's NDCG@10 per model (for statistics over seeds)
 
 The settings are :class:`export.config.BuildConfig`; the stages call :mod:`export.train`,
 :mod:`export.distill`, :mod:`export.convert`/:mod:`export.quantize`, :mod:`export.evaluate` and
@@ -45,9 +46,11 @@ from export.config import BuildConfig
 from export.console import native_info_hidden
 from export.convert import ConversionError, Parity, ParityError, check_parity, export_onnx, export_tflite
 from export.data.contract import Dataset
-from export.data.split import LeaveLastOut, leave_last_out
+from export.data.split import PROTOCOL, LeaveLastOut, leave_last_out
 from export.distill import distill_fusion, distill_interest
-from export.evaluate import EvalReport, build_baselines, evaluate
+from export.evaluate import EvalReport, evaluate
+from export.evaluate.stats import paired_bootstrap
+from export.evaluate.tuning import baseline_grids, tune_on_validation
 from export.evaluate.cold import cold_item_probe
 from export.evaluate.scorers import TeacherScorer, WindowScorer, device_user_fn, torch_user_fn
 from export.features import catalogue_features, full_clip_audio
@@ -236,10 +239,23 @@ def stage_quantize(w: Work) -> None:
             with native_info_hidden():  # LiteRT announces its XNNPACK delegate on stderr
                 m = load_model({backend: files["interest"][precision][backend]}, [backend], input_names=names)
             scorers.append(WindowScorer(f"student {precision} ({backend})", device_user_fn(m), dev, L, None if backend == "onnx" else 1))
-    scorers += build_baselines()
-    report = evaluate(scorers, w.split)
-    w.report["quality"] = {"protocol": "leave-last-out (see export.data.split.PROTOCOL)", "rows": [
-        {"model": r["model"], **_metrics(r)} for r in report.rows]}
+    # Peers: each family's setting chosen on the validation target, then the test scored once.
+    valid = leave_last_out(w.ds, "validation")
+    grids = baseline_grids(w.split.n_items, seed=w.cfg.teacher.seed, sasrec_steps=w.cfg.sasrec_steps, threads=w.cfg.workers)
+    peers, tuning = tune_on_validation(grids, valid) if len(valid.test_users) else ([g[0] for g in grids.values()], [])
+    report = evaluate(scorers + peers, w.split)
+    peer_names = [r["model"] for r in report.rows[len(scorers):]]
+    quality: dict[str, Any] = {"protocol": PROTOCOL, "n_test_users": len(w.split.test_users), "rows": [
+        {"model": r["model"], **_metrics(r)} for r in report.rows], "tuning": tuning}
+    student = "student int8 (onnx)"
+    if peer_names and student in report.per_user:
+        best = max(peer_names, key=lambda n: next(r["ndcg@10"] for r in report.rows if r["model"] == n))
+        quality["comparison"] = {"model": student, "best_peer": best, "metric": "ndcg@10",
+                                 **paired_bootstrap(report.per_user[student], report.per_user[best], seed=w.cfg.teacher.seed)}
+    w.report["quality"] = quality
+    # Each test user's NDCG@10 per model (split.test_users order), for statistics over seeds.
+    with atomic_file(w.path("per_user_ndcg.npz"), "wb") as fh:
+        np.savez(fh, **{name: v for name, v in report.per_user.items()})
     w.save()
 
 

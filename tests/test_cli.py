@@ -62,11 +62,18 @@ def test_eval_command_prints_table_and_writes_json(tmp_path, capsys):
     out = tmp_path / "report.json"
     assert main(["eval", "--interactions", str(inter), "--items", str(items), "--media-root", str(media), "--json", str(out)]) == 0
     table = capsys.readouterr().out
-    for name in ("popularity", "item-knn", "ease", "ndcg@10", "coverage@10", "novelty@10"):
+    for name in ("popularity", "markov", "item-knn", "ease", "ndcg@10", "coverage@10", "novelty@10", "validation target"):
         assert name in table
     report = json.loads(out.read_text())
-    assert [r["model"] for r in report["rows"]] == ["popularity", "item-knn", "ease"]
-    assert report["n_test_users"] == 80
+    assert report["target"] == "test" and report["seeds"] == [0]
+    models = [r["model"] for r in report["summary"]]
+    assert models[:4] == ["popularity", "markov", "item-knn", "ease"]
+    assert report["per_seed"][0]["n_test_users"] == 80
+    # Every tuned family has exactly one chosen setting, picked on validation NDCG.
+    for family in {t["family"] for t in report["tuning"]}:
+        rows = [t for t in report["tuning"] if t["family"] == family]
+        chosen = [t for t in rows if t["chosen"]]
+        assert len(chosen) == 1 and chosen[0]["valid_ndcg@10"] == max(t["valid_ndcg@10"] for t in rows)
 
 
 def test_eval_command_reports_bad_rows_as_one_line(tmp_path, capsys):

@@ -21,8 +21,16 @@ def test_build_report_has_every_stage_side_by_side(tiny_build):
     assert r["teacher"]["log"]["loss_last"] < r["teacher"]["log"]["loss_first"]
     assert {"fusion", "interest"} <= set(r["students"])
     models = [row["model"] for row in r["quality"]["rows"]]
-    for name in ("student fp32 (PyTorch)", "student int8 (onnx)", "student int8 (tflite)", "popularity", "item-knn", "ease"):
+    for name in ("student fp32 (PyTorch)", "student int8 (onnx)", "student int8 (tflite)", "popularity", "markov", "item-knn", "ease"):
         assert name in models, models
+    # Peers' settings were chosen on the validation target; the student is compared with the best.
+    tuning = r["quality"]["tuning"]
+    assert {t["family"] for t in tuning} >= {"item-knn", "ease"}
+    for family in {t["family"] for t in tuning}:
+        assert sum(t["chosen"] for t in tuning if t["family"] == family) == 1
+    comparison = r["quality"]["comparison"]
+    assert comparison["model"] == "student int8 (onnx)" and comparison["best_peer"] in models
+    assert comparison["diff_lo"] <= comparison["diff"] <= comparison["diff_hi"]
     assert r["cold_items"]["n_cold_items"] == 4 and len(r["cold_items"]["rows"]) == 4
     assert set(r["timings"]) >= {"train_s", "distill_s", "quantize_s", "bundle_s"}
 

@@ -60,3 +60,28 @@ def test_evaluate_seeds_reports_mean_sd_and_the_best_peer():
     assert "±" in text and "paired bootstrap" in text
     with pytest.raises(ValueError, match="not among"):
         evaluate_seeds(lambda s: [FixedScorer([1, 2, 3, 4, 5.0])], split, seeds=1, model="nope")
+
+
+def test_tuning_refuses_the_test_target_and_picks_the_best_validation_candidate():
+    from export.evaluate.tuning import tune_on_validation
+
+    rows = [(u, str(i), t) for u in "abcdef" for t, i in enumerate([0, 1, 2, 3, 4])]
+    ds = make_dataset([str(i) for i in range(5)], rows)
+    good, bad = FixedScorer([0, 0, 0, 5.0, 0]), FixedScorer([0, 0, 0, 0, 5.0])  # item 3 is every validation target
+    with pytest.raises(ValueError, match="validation"):
+        tune_on_validation({"f": [bad, good]}, leave_last_out(ds))
+    chosen, log = tune_on_validation({"f": [bad, good]}, leave_last_out(ds, "validation"))
+    assert chosen == [good] and [t["chosen"] for t in log] == [False, True]
+
+
+def test_training_length_follows_the_data():
+    from export.config import TeacherConfig, fit_to_data
+
+    cfg = TeacherConfig(history_len=50)
+    dense = fit_to_data(cfg, [200] * 1000)  # long histories: windows are full
+    sparse = fit_to_data(cfg, [6] * 30000)  # short histories: more users per step
+    assert dense.batch_size == 64 and sparse.batch_size == 640
+    assert dense.steps == round(40 * 199 * 1000 / 3200) and sparse.steps == round(40 * 5 * 30000 / 3200)
+    assert fit_to_data(cfg, [3] * 10).steps == cfg.min_steps  # tiny data: the floor
+    fixed = fit_to_data(TeacherConfig(steps=7, batch_size=5), [200] * 1000)
+    assert (fixed.steps, fixed.batch_size) == (7, 5)  # explicit settings win

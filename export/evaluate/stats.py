@@ -123,13 +123,17 @@ def evaluate_seeds(make_scorers: Callable[[int], Sequence[Scorer]], split: Leave
 
 
 def format_seed_table(runs: SeedRuns, k: int = 10) -> str:
-    """:returns: one line per model, ``mean ± sd`` of HR@k and NDCG@k over the seeds, and the
-    paired comparison if there is one."""
+    """:returns: one line per model, ``mean ± sd`` of HR@k and NDCG@k over the seeds, the means
+    of MRR, coverage@k and novelty@k, and the paired comparison if there is one."""
     width = max(len(r["model"]) for r in runs.summary)
-    lines = [f"{'model'.ljust(width)}  {'hr@' + str(k):>17}  {'ndcg@' + str(k):>17}   ({len(runs.seeds)} seed(s): {runs.seeds})"]
+    cols = [f"hr@{k}", f"ndcg@{k}"]
+    extra = ["mrr", f"coverage@{k}", f"novelty@{k}"]
+    lines = ["  ".join([("model").ljust(width), *(c.rjust(17) for c in cols), *(c.rjust(11) for c in extra)])
+             + f"   ({len(runs.seeds)} seed(s): {runs.seeds})"]
     for r in runs.summary:
-        lines.append(f"{r['model'].ljust(width)}  {r[f'hr@{k}']:.4f} ± {r[f'hr@{k}_sd']:.4f}  "
-                     f"{r[f'ndcg@{k}']:.4f} ± {r[f'ndcg@{k}_sd']:.4f}")
+        cells = [f"{r[c]:.4f} ± {r[c + '_sd']:.4f}".rjust(17) for c in cols]
+        cells += [(f"{r[c]:.2f}" if c.startswith("novelty") else f"{r[c]:.4f}").rjust(11) for c in extra]
+        lines.append("  ".join([r["model"].ljust(width), *cells]))
     c = runs.comparison
     if c:
         lines.append(f"{c['model']} vs {c['best_peer']} (best peer), paired bootstrap over {c['n_users']} users: "
