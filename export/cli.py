@@ -43,13 +43,18 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace):
+    from export.data.amazon import load_amazon
     from export.data.contract import load_dataset
     from export.data.movielens import load_movielens
 
+    if args.movielens and args.amazon:
+        raise DataError("give one of --movielens FOLDER and --amazon FOLDER, not both")
     if args.movielens:
         return load_movielens(args.movielens)
+    if args.amazon:
+        return load_amazon(args.amazon)
     if not (args.interactions and args.items):
-        raise DataError("give --interactions and --items (or --movielens FOLDER)")
+        raise DataError("give --interactions and --items (or --movielens FOLDER, or --amazon FOLDER)")
     return load_dataset(args.interactions, args.items, args.media_root)
 
 
@@ -191,6 +196,8 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--items", help="items.csv (data contract)")
     p.add_argument("--media-root", help="folder media paths are relative to (default: items.csv's folder)")
     p.add_argument("--movielens", metavar="FOLDER", help="read a MovieLens-100K folder instead of CSVs")
+    p.add_argument("--amazon", metavar="FOLDER",
+                   help="read the amazon-sports folder (Sports_and_Outdoors.txt, S3-Rec format) instead of CSVs")
 
 
 def _demo_data_args(p: argparse.ArgumentParser) -> None:
