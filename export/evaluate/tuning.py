@@ -12,7 +12,10 @@ Usage::
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Mapping, Sequence
+
+import numpy as np
 
 from export.data.split import LeaveLastOut
 from export.evaluate.report import Scorer, evaluate
@@ -20,9 +23,25 @@ from export.evaluate.report import Scorer, evaluate
 __all__ = ["tune_on_validation"]
 
 
+#: Validation users a tuning run scores at most (a fixed random sample above it): choosing
+#: between settings needs far fewer users than reporting a result, and every candidate costs a
+#: full ranking per user.
+MAX_TUNING_USERS = 5000
+
+
+def sample_users(split: LeaveLastOut, max_users: int, seed: int = 0) -> LeaveLastOut:
+    """The split with at most ``max_users`` of its target users (a fixed random sample)."""
+    if len(split.test_users) <= max_users:
+        return split
+    pick = np.sort(np.random.default_rng(seed).choice(len(split.test_users), size=max_users, replace=False))
+    return dataclasses.replace(split, test_users=split.test_users[pick], test_items=split.test_items[pick],
+                               test_timestamps=split.test_timestamps[pick])
+
+
 def tune_on_validation(grids: Mapping[str, Sequence[Scorer]], valid: LeaveLastOut, k: int = 10,
-                       progress: Callable[[str], None] | None = None) -> tuple[list[Scorer], list[dict]]:
-    """Pick each family's best candidate by validation NDCG@k.
+                       progress: Callable[[str], None] | None = None,
+                       max_users: int = MAX_TUNING_USERS) -> tuple[list[Scorer], list[dict]]:
+    """Pick each family's best candidate by validation NDCG@k (on at most ``max_users`` users).
 
     :param grids: family name -> candidate scorers (a family with one candidate is kept as is,
         without fitting it here).
@@ -34,6 +53,7 @@ def tune_on_validation(grids: Mapping[str, Sequence[Scorer]], valid: LeaveLastOu
     """
     if valid.target != "validation":
         raise ValueError(f"tune on the validation target, not on {valid.target!r}")
+    valid = sample_users(valid, max_users)
     chosen: list[Scorer] = []
     log: list[dict] = []
     for family, grid in grids.items():
@@ -48,7 +68,7 @@ def tune_on_validation(grids: Mapping[str, Sequence[Scorer]], valid: LeaveLastOu
         chosen.append(grid[best])
         for i, (scorer, row) in enumerate(zip(grid, rows)):
             log.append({"family": family, "model": row["model"], "settings": settings_of(scorer),
-                        f"valid_ndcg@{k}": row[f"ndcg@{k}"], "chosen": i == best})
+                        f"valid_ndcg@{k}": row[f"ndcg@{k}"], "chosen": i == best, "n_users": row["n_users"]})
     return chosen, log
 
 
