@@ -4,10 +4,15 @@
   descriptors, summary) against ``librosa.load`` + ``librosa.feature.mfcc`` and a plain
   ``python_speech_features.mfcc``, on the same clips, interleaved;
 * resampling: scipy's polyphase filter against python-soxr;
+* video soundtracks: the audio vector of MP4 (AAC) and MKV (FLAC) files carrying the same
+  recordings, through PyAV and the excerpt windows, against decoding the whole track with PyAV
+  then ``librosa.feature.mfcc`` (librosa cannot open MP4 without an ffmpeg binary), and the
+  OGG file itself through edgerec; with the cosine of each soundtrack's vector to the OGG's;
 * frames: frames per second of frame features at 1080p input;
 * memory: peak RSS of a fresh process extracting a 2-hour file.
 
     python benchmarks/features.py [--repeats 7] [--demo DIR] [--out benchmarks/results/features-vm.json]
+    python benchmarks/features.py --soundtrack-only --out benchmarks/results/features_soundtrack-vm.json
 
 Clips: the real recordings in ../shared/datasets/audio (OGG/Vorbis, 22.05 kHz) as they are, and
 30 s OGG cuts of the ones at least that long; optionally the audio of a demo catalogue (``--demo
@@ -135,6 +140,57 @@ def summarise(rows: list[dict]) -> dict:
         out[f"{name}_vs_librosa_median_ratio"] = round(float(np.median([r[f"{name}_ms"] / r["librosa_ms"] for r in rows])), 3)
     out["clips"] = len(rows)
     return out
+
+
+def bench_soundtracks(recordings: list[Path], tmp: Path, repeats: int) -> list[dict]:
+    """Soundtracks of video files against the same recordings as OGG, and a PyAV + librosa peer."""
+    import av
+    import librosa
+
+    from edge.features.soundtrack import probe_soundtrack
+    from tests.fixtures.video_files import write_video
+
+    spec = FeatureSpec()
+    full = dataclasses.replace(spec, excerpt_windows=None, max_read_s=3600.0)
+
+    def av_librosa(path):
+        with av.open(str(path)) as c:
+            rate = c.streams.audio[0].codec_context.sample_rate
+            to_mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            pcm = np.concatenate([g.to_ndarray().reshape(-1) for f in c.decode(audio=0) for g in to_mono.resample(f)])
+        return librosa.feature.mfcc(y=librosa.resample(pcm, orig_sr=rate, target_sr=16000), sr=16000, n_mfcc=13)
+
+    rows = []
+    for src in recordings:
+        pcm, rate = sf.read(str(src), dtype="float32", always_2d=True)
+        ref = audio_features(src, spec)
+        for suffix in (".mp4", ".mkv"):
+            video = write_video(tmp / f"{src.stem}{suffix}", pcm.mean(axis=1), rate)
+            vec = audio_features(video, spec)
+            row = {"clip": src.name, "container": suffix[1:], "duration_s": round(probe_soundtrack(video).duration_s, 2),
+                   "cosine_to_ogg": round(float(vec @ ref / (np.linalg.norm(vec) * np.linalg.norm(ref))), 5)}
+            for name, fn in (("edge_soundtrack", lambda: audio_features(video, spec)),
+                             ("edge_soundtrack_full", lambda: audio_features(video, full)),
+                             ("av_decode_librosa_mfcc", lambda: av_librosa(video)),
+                             ("edge_ogg", lambda: audio_features(src, spec))):
+                cpu, wall = _timed(fn, repeats)
+                row[f"{name}_ms"], row[f"{name}_wall_ms"] = round(cpu * 1000, 3), round(wall * 1000, 3)
+            rows.append(row)
+            print(f"  {src.name[:40]:<40} {suffix:5} edge {row['edge_soundtrack_ms']:7.2f} ms  full {row['edge_soundtrack_full_ms']:7.2f} ms  "
+                  f"av+librosa {row['av_decode_librosa_mfcc_ms']:7.2f} ms  ogg {row['edge_ogg_ms']:7.2f} ms  cos {row['cosine_to_ogg']:.4f}",
+                  flush=True)  # fmt: skip
+    return rows
+
+
+def _soundtrack_table(rows: list[dict]) -> str:
+    lines = ["**video soundtracks** (median CPU ms, one core; the same recording muxed into each container)", "",
+             "| clip | container | s | edge (excerpt) | edge full track | PyAV decode + librosa mfcc | edge on the OGG | cosine to OGG |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['clip'][:40]} | {r['container']} | {r['duration_s']:.1f} | {r['edge_soundtrack_ms']:.2f} | "
+                     f"{r['edge_soundtrack_full_ms']:.2f} | {r['av_decode_librosa_mfcc_ms']:.2f} | {r['edge_ogg_ms']:.2f} | "
+                     f"{r['cosine_to_ogg']:.4f} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def bench_stages(recording: Path, repeats: int) -> dict:
@@ -297,6 +353,8 @@ def main() -> None:
     ap.add_argument("--demo", default=None, help="a demo catalogue's data folder: also time its first --demo-items audio files")
     ap.add_argument("--demo-items", type=int, default=40, help="demo audio files to time (default 40)")
     ap.add_argument("--skip-memory", action="store_true", help="skip the 2-hour peak-RSS run")
+    ap.add_argument("--soundtrack-only", action="store_true", help="time only the video-soundtrack section")
+    ap.add_argument("--soundtrack-clips", type=int, default=4, help="recordings muxed into video files (default 4)")
     ap.add_argument("--out", default=str(ROOT / "results" / "features-vm.json"), help="JSON output")
     args = ap.parse_args()
     _one_thread()
@@ -315,6 +373,18 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        print("video soundtracks", flush=True)
+        picks = [recordings[i] for i in np.linspace(0, len(recordings) - 1, min(args.soundtrack_clips, len(recordings))).astype(int)]
+        result["soundtracks"] = bench_soundtracks(picks, tmp, args.repeats)
+        if args.soundtrack_only:
+            result["command"] += " --soundtrack-only"
+            print()
+            print(_soundtrack_table(result["soundtracks"]))
+            out = Path(args.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            print(f"wrote {out}")
+            return
         print("audio: 30 s cuts of the recordings", flush=True)
         cuts = bench_audio(_cut_30s(recordings, tmp), args.repeats)
         print("audio: the recordings as they are", flush=True)
@@ -348,6 +418,8 @@ def main() -> None:
     if "audio_demo" in result:
         print()
         print(_table(f"demo catalogue audio (first {len(result['audio_demo']['rows'])} files)", result["audio_demo"]["rows"]))
+    print()
+    print(_soundtrack_table(result["soundtracks"]))
     st = result["stages_30s_16k"]
     print(f"\n**features alone**, {st['input']}: psf mfcc {st['psf_mfcc_ms']:.2f} ms, librosa mfcc {st['librosa_mfcc_ms']:.2f} ms, "
           f"edge mfcc() {st['edge_mfcc_ms']:.2f} ms, edge whole summary {st['edge_summary_ms']:.2f} ms")  # fmt: skip

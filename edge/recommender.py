@@ -33,7 +33,8 @@ FEEDBACK_WINDOW = 10_000
 
 def _check_media_limits(path: Path, audio: bool, limits: "ResourceLimits") -> None:
     """Refuse a media file (or folder of images) over the profile's byte limit, or an audio file
-    whose header declares more than its duration limit, before anything is decoded.
+    or video soundtrack whose header declares more than its duration limit, before anything is
+    decoded.
 
     The duration is checked here rather than by lowering the bundle's ``FeatureSpec.max_read_s``:
     that field is part of the spec hash, and features must be computed as the bundle's were.
@@ -46,10 +47,16 @@ def _check_media_limits(path: Path, audio: bool, limits: "ResourceLimits") -> No
         raise FeatureError(f"{path}: cannot read its size ({exc})") from None
     if size > limits.max_media_bytes:
         raise FeatureError(f"{path}: {size} bytes; the device profile allows {limits.max_media_bytes} (limits.max_media_bytes)")
-    if audio:
-        from edge.features import probe_audio
+    from edge.features.soundtrack import is_video_file  # decoders load only when content arrives
 
-        duration_s = probe_audio(path).duration_s
+    if audio or is_video_file(path):
+        from edge.features.audio import probe_audio
+        from edge.features.soundtrack import probe_soundtrack
+
+        info = probe_audio(path) if audio else probe_soundtrack(path)
+        if info is None:
+            return  # a video without a soundtrack: frames are sampled by seeking, whatever its length
+        duration_s = info.duration_s
         if duration_s > limits.max_media_seconds:
             raise FeatureError(
                 f"{path}: declares {duration_s:.1f} s of audio; the device profile allows {limits.max_media_seconds:g} s (limits.max_media_seconds)"

@@ -85,11 +85,11 @@ def register(sub: "argparse._SubParsersAction") -> None:
 
     a = fsub.add_parser(
         "audio",
-        help="audio vector of audio files (WAV, FLAC, OGG, MP3)",
+        help="audio vector of audio files (WAV, FLAC, OGG, MP3) or of video soundtracks (MP4, MOV, MKV, WebM)",
         description="Decode the excerpt windows of each audio file (or the whole clip with --full-clip), "
         "and print MFCC/delta/filterbank statistics and descriptors.",
     )
-    a.add_argument("paths", nargs="+", metavar="PATH", help="audio files")
+    a.add_argument("paths", nargs="+", metavar="PATH", help="audio files, or video files whose soundtrack is read")
     a.add_argument("--resampler", choices=["scipy", "soxr"], help="resampler (default: the spec's, scipy)")
     a.add_argument("--full-clip", action="store_true", help="read the whole clip instead of the excerpt windows")
     a.add_argument("--max-read-s", type=float, default=FeatureSpec().max_read_s,

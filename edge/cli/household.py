@@ -204,7 +204,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p = command("add-item", "describe local content (a recording, a file) and make it recommendable (Recommender.add_item)",
                 "Extract features from an audio file, video/image file or frame strip on this device, embed it with "
                 "the bundle's fusion student and store it in the history database.")
-    p.add_argument("source", help="audio file (wav/flac/ogg/mp3), video or image file, folder of images, or .npy frames")
+    p.add_argument("source", help="audio file (wav/flac/ogg/mp3), video file (its frames and its soundtrack), image file, folder of images, or .npy frames")
     p.add_argument("--title", required=True, help="title shown in recommendations")
     p.add_argument("--tag", dest="tags", action="append", default=None, metavar="TAG", help="a tag (repeatable)")
     p.add_argument("--kind", choices=["audio", "video"], default=None, help="default: audio for audio files, else video")

@@ -33,6 +33,8 @@ _LAZY = {
     "delta": "edge.features.cepstral", "logfbank": "edge.features.cepstral", "mfcc": "edge.features.cepstral",
     "StreamResampler": "edge.features.resampling", "resample": "edge.features.resampling",
     "text_features": "edge.features.text",
+    "soundtrack_features": "edge.features.soundtrack", "optional_soundtrack": "edge.features.soundtrack",
+    "probe_soundtrack": "edge.features.soundtrack",
 }
 
 
@@ -66,6 +68,9 @@ __all__ = [
     "read_image",
     "read_video",
     "text_features",
+    "soundtrack_features",
+    "optional_soundtrack",
+    "probe_soundtrack",
     "item_vector",
 ]
 
@@ -95,25 +100,32 @@ def item_vector(
     """Concatenate ``[has_audio, audio, has_frames, frames, text]`` for one item.
 
     A missing modality is zeros with its presence flag 0, so catalogues without media (e.g.
-    MovieLens) still get text features.
+    MovieLens) still get text features. A video file given as ``frames`` without ``audio``
+    also gives its soundtrack, when it has one that is not silent (server and device alike).
 
-    :param audio: an audio file.
+    :param audio: an audio file, or a video file whose soundtrack is the audio.
     :param frames: uint8 RGB frames ``(N, H, W, 3)``, or a path :func:`load_frames` reads.
     :returns: float32 array of shape ``(spec.item_dim,)``; names in ``spec.item_names``.
     :raises FeatureError: when a given media file cannot be decoded.
     """
     from edge.features.audio import audio_features
     from edge.features.frames import frame_features
+    from edge.features.soundtrack import is_video_file, optional_soundtrack
     from edge.features.text import text_features
 
     spec = spec or FeatureSpec()
     a = np.zeros(spec.audio_dim, np.float32)
     f = np.zeros(spec.frames_dim, np.float32)
+    has_audio = audio is not None
     if audio is not None:
         a = audio_features(audio, spec)
+    elif isinstance(frames, (str, Path)) and is_video_file(frames):
+        sound = optional_soundtrack(frames, spec)
+        if sound is not None:
+            a, has_audio = sound, True
     if isinstance(frames, np.ndarray):
         f = frame_features(frames, spec)
     elif frames is not None:
         f = frame_features_from_file(frames, spec)
     t = text_features(title, tags, description, spec)
-    return np.concatenate([[float(audio is not None)], a, [float(frames is not None)], f, t]).astype(np.float32)
+    return np.concatenate([[float(has_audio)], a, [float(frames is not None)], f, t]).astype(np.float32)

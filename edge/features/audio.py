@@ -12,6 +12,7 @@ import soundfile as sf
 
 from edge.errors import FeatureError
 from edge.features.audio_stream import MAX_CHANNELS, MAX_RATE_HZ, MIN_RATE_HZ, AudioStream
+from edge.features.soundtrack import is_video_file, probe_soundtrack, soundtrack_features
 from edge.features.spec import FeatureSpec
 
 #: Anything declaring more than a day is a broken header, not a recording.
@@ -77,10 +78,17 @@ def _check(fh: sf.SoundFile, path: Path) -> AudioInfo:
 def probe_audio(path: str | Path) -> AudioInfo:
     """Read and check an audio file's header without decoding it.
 
-    :raises FeatureError: missing, empty, not audio, truncated WAV, rate outside 8..192 kHz,
+    A video file's soundtrack is probed through PyAV.
+
+    :raises FeatureError: missing, empty, not audio, a video without an audio stream, truncated WAV, rate outside 8..192 kHz,
         channels outside 1..8, zero-length, or a declared duration over a day.
     """
     path = Path(path)
+    if is_video_file(path):
+        info = probe_soundtrack(path)
+        if info is None:
+            raise FeatureError(f"{path}: no audio stream (a video without a soundtrack)")
+        return info
     with _open(path) as fh:
         return _check(fh, path)
 
@@ -108,7 +116,9 @@ def excerpt_ranges(frames: int, rate_hz: int, spec: FeatureSpec) -> list[tuple[i
 
 
 def audio_features(path: str | Path, spec: FeatureSpec | None = None) -> np.ndarray:
-    """The audio vector of a file (WAV, FLAC, OGG/Vorbis, MP3 where libsndfile reads it).
+    """The audio vector of a file (WAV, FLAC, OGG/Vorbis, MP3 where libsndfile reads it), or of
+    a video file's soundtrack (MP4, M4V, MOV, MKV, WebM; decoded by PyAV, see
+    :mod:`edge.features.soundtrack`).
 
     Only the spec's excerpt windows are decoded, by seeking, so a long recording costs the same
     as a short one; memory is bounded by the read block whatever the window length.
@@ -122,6 +132,8 @@ def audio_features(path: str | Path, spec: FeatureSpec | None = None) -> np.ndar
     """
     spec = spec or FeatureSpec()
     path = Path(path)
+    if is_video_file(path):
+        return soundtrack_features(path, spec)
     with _open(path) as fh:
         info = _check(fh, path)
         stream = AudioStream(info.rate_hz, info.channels, spec, name=str(path))

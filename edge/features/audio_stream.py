@@ -148,6 +148,11 @@ class AudioStream:
         self._finish_deltas(self._delta1, self._delta2, self._d1, self._d2)
         self._start_segment()
 
+    @property
+    def silent(self) -> bool:
+        """Whether every analysed frame so far was below ``spec.silence_db`` (and there was one)."""
+        return self._ceps.n > 0 and self._silent == self._ceps.n
+
     def vector(self) -> np.ndarray:
         """The summary of everything pushed so far (the stream can go on afterwards).
 

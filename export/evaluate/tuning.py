@@ -104,11 +104,13 @@ def baseline_grids(n_items: int, seed: int = 0, sasrec_steps: int = 0, threads: 
         import implicit  # noqa: F401  (dev extra; the build runs without it)
         from export.evaluate.baselines import ALSScorer
 
-        grids["als"] = [ALSScorer(alpha=a, seed=seed) for a in (2.0, 10.0, 40.0)]
+        grids["als"] = [ALSScorer(alpha=a, seed=seed, threads=threads) for a in (2.0, 10.0, 40.0)]
     except ImportError:
         pass
     if sasrec_steps > 0:
         from export.evaluate.sasrec import SASRecScorer
 
-        grids["sasrec"] = [SASRecScorer(steps=sasrec_steps, seed=seed, threads=threads)]
+        # One thread: its small matmuls ran 25x slower on two threads here (thread hand-offs
+        # dominate); ``threads`` goes to ALS, whose work splits well.
+        grids["sasrec"] = [SASRecScorer(steps=sasrec_steps, seed=seed, threads=1)]
     return grids
