@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None, dataset: str | None = None) -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="threads (default: all cores)")
     ap.add_argument("--out", help="JSON output (default benchmarks/results/quality_<dataset>-<host>.json)")
     args = ap.parse_args(argv)
+    passed = argv if argv is not None else sys.argv[1 + (dataset is None):]  # the options, without the dataset
     dataset = dataset or args.dataset
     out = Path(args.out or ROOT / "results" / f"quality_{dataset}-{platform.node() or 'host'}.json")
 
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None, dataset: str | None = None) -> int:
 
     result = {
         "benchmark": f"quality_{dataset}",
-        "command": " ".join([f"python benchmarks/quality.py {dataset}", *(argv if argv is not None else sys.argv[1 + (dataset is None):])]),
+        "command": " ".join([f"python benchmarks/quality.py {dataset}", *passed]),
         "host": {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "seeds": list(range(args.seeds)), "summary": summary, "best_peer": best, "comparison": comp, "cold_items": cold,
         "ratios": targets, "per_seed": per_seed,

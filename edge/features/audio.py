@@ -4,40 +4,24 @@ seeking, summarised by :class:`~edge.features.audio_stream.AudioStream`."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from edge.errors import FeatureError
+from edge.features.audio_info import MAX_DURATION_S, AudioInfo, excerpt_ranges
 from edge.features.audio_stream import MAX_CHANNELS, MAX_RATE_HZ, MIN_RATE_HZ, AudioStream
 from edge.features.soundtrack import is_video_file, probe_soundtrack, soundtrack_features
 from edge.features.spec import FeatureSpec
 
-#: Anything declaring more than a day is a broken header, not a recording.
-MAX_DURATION_S = 24 * 3600.0
+__all__ = ["MAX_DURATION_S", "AudioInfo", "audio_features", "audio_features_from_samples", "excerpt_ranges", "probe_audio"]
+
 # Frames decoded per read: bounds memory whatever the window or file length (~2 MB at 48 kHz stereo).
 _READ_BLOCK = 1 << 18
 # libsndfile notes a WAV whose header promises more data than the file holds, e.g.
 # "data : 96000 (should be 47978)", and then quietly reads what is there.
 _SHORT_DATA = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class AudioInfo:
-    """What an audio file's header declares."""
-
-    path: Path
-    rate_hz: int
-    channels: int
-    frames: int  #: samples per channel
-    format: str  #: libsndfile's container name, e.g. ``WAV``, ``OGG``
-
-    @property
-    def duration_s(self) -> float:
-        """Declared duration (s)."""
-        return self.frames / self.rate_hz
 
 
 def _open(path: Path) -> sf.SoundFile:
@@ -91,28 +75,6 @@ def probe_audio(path: str | Path) -> AudioInfo:
         return info
     with _open(path) as fh:
         return _check(fh, path)
-
-
-def excerpt_ranges(frames: int, rate_hz: int, spec: FeatureSpec) -> list[tuple[int, int]]:
-    """The ``(start, length)`` sample ranges the spec reads from a file of ``frames`` samples.
-
-    Windows are placed at their position and shifted left to fit; overlapping ones merge. A
-    clip no longer than the windows together is read once, whole; with ``excerpt_windows=None``
-    the whole clip is read, up to ``spec.max_read_s``.
-    """
-    if spec.excerpt_windows is None:
-        return [(0, min(frames, int(spec.max_read_s * rate_hz)))]
-    lengths = [max(1, int(round(length_s * rate_hz))) for _, length_s in spec.excerpt_windows]
-    if sum(lengths) >= frames:
-        return [(0, frames)]
-    spans = sorted((min(int(pos * frames), frames - n), n) for (pos, _), n in zip(spec.excerpt_windows, lengths))
-    merged: list[list[int]] = []
-    for start, n in spans:
-        if merged and start <= merged[-1][0] + merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], start + n - merged[-1][0])
-        else:
-            merged.append([start, n])
-    return [(s, n) for s, n in merged]
 
 
 def audio_features(path: str | Path, spec: FeatureSpec | None = None) -> np.ndarray:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import FeatureError
+from edge.features.audio_info import MAX_DURATION_S, AudioInfo, excerpt_ranges
 from edge.features.audio_stream import MAX_CHANNELS, MAX_RATE_HZ, MIN_RATE_HZ, AudioStream
 from edge.features.frame_files import _AV_OPTIONS, _av, _check_file
 from edge.features.spec import FeatureSpec
@@ -48,8 +49,6 @@ def _open(path: Path):
 
 def _info(container, path: Path):
     """The first audio stream and its checked header as an AudioInfo, or None without one."""
-    from edge.features.audio import MAX_DURATION_S, AudioInfo
-
     if not container.streams.audio:
         return None, None
     stream = container.streams.audio[0]
@@ -129,8 +128,6 @@ def optional_soundtrack(path: str | Path, spec: FeatureSpec | None = None) -> np
         before its declared end, the header limits of :func:`probe_soundtrack`, and every
         failure of :class:`AudioStream` (silent, NaN, too short); PyAV not installed.
     """
-    from edge.features.audio import excerpt_ranges
-
     spec = spec or FeatureSpec()
     path = Path(path)
     av, container = _open(path)
