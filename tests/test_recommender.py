@@ -234,7 +234,11 @@ def test_int8_scorer_matches_numpy_scoring(device_bundle):
         want = score_int8(b.embeddings_int8, b.scales, u)
         got = fast.scores(u)
         assert np.abs(got - want).max() < 0.02
-        assert list(top_k(got, 5)) == list(top_k(want, 5)) or np.sort(want)[-5] - np.sort(want)[-6] < 0.02
+        # The fast path's top 5 are the best 5 up to that error: near-ties may swap (which made
+        # an exact-order check fail once in a full run), nothing outside the tolerance may.
+        best = np.sort(want)[::-1][:5]
+        picked = want[top_k(got, 5)]
+        assert len(picked) == 5 and np.all(picked >= best - 0.04)
     assert np.array_equal(fast.scores(np.zeros(b.embedding_dim, np.float32)), np.zeros(len(b.items), np.float32))
 
 
