@@ -346,6 +346,12 @@ def _table(title: str, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _write(result: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=7, help="timed runs per clip and method (default 7)")
@@ -380,10 +386,7 @@ def main() -> None:
             result["command"] += " --soundtrack-only"
             print()
             print(_soundtrack_table(result["soundtracks"]))
-            out = Path(args.out)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-            print(f"wrote {out}")
+            _write(result, Path(args.out))
             return
         print("audio: 30 s cuts of the recordings", flush=True)
         cuts = bench_audio(_cut_30s(recordings, tmp), args.repeats)
@@ -437,10 +440,7 @@ def main() -> None:
                   f"(first call in the process {m[mode]['first_call_s']:.2f} s)")  # fmt: skip
     print(f"\nhost: {result['host']['cpu']}, {result['host']['cores']} cores, load average before {load_before[0]:.1f}, "
           f"after {result['host']['load_average_after'][0]:.1f}")  # fmt: skip
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    _write(result, Path(args.out))
 
 
 if __name__ == "__main__":

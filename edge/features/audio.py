@@ -10,8 +10,8 @@ import numpy as np
 import soundfile as sf
 
 from edge.errors import FeatureError
-from edge.features.audio_info import MAX_DURATION_S, AudioInfo, excerpt_ranges
-from edge.features.audio_stream import MAX_CHANNELS, MAX_RATE_HZ, MIN_RATE_HZ, AudioStream
+from edge.features.audio_info import MAX_DURATION_S, AudioInfo, check_header, excerpt_ranges
+from edge.features.audio_stream import AudioStream
 from edge.features.soundtrack import is_video_file, probe_soundtrack, soundtrack_features
 from edge.features.spec import FeatureSpec
 
@@ -39,18 +39,10 @@ def _open(path: Path) -> sf.SoundFile:
 
 
 def _check(fh: sf.SoundFile, path: Path) -> AudioInfo:
-    info = AudioInfo(path, int(fh.samplerate), int(fh.channels), int(fh.frames), str(fh.format))
-    if not MIN_RATE_HZ <= info.rate_hz <= MAX_RATE_HZ:
-        raise FeatureError(f"{path}: sample rate {info.rate_hz} Hz is outside {MIN_RATE_HZ}..{MAX_RATE_HZ} Hz")
-    if not 1 <= info.channels <= MAX_CHANNELS:
-        raise FeatureError(f"{path}: {info.channels} channels; expected 1..{MAX_CHANNELS}")
+    info = check_header(AudioInfo(path, int(fh.samplerate), int(fh.channels), int(fh.frames), str(fh.format)))
     if info.frames <= 0:
         # A truncated OGG looks the same to libsndfile: its length comes from the last page.
         raise FeatureError(f"{path}: zero-length audio: no samples declared (empty, or truncated before its first complete block)")
-    if info.duration_s > MAX_DURATION_S:
-        raise FeatureError(
-            f"{path}: declared duration {info.duration_s / 3600:.1f} h exceeds {MAX_DURATION_S / 3600:.0f} h; the header is broken"
-        )
     short = _SHORT_DATA.search(fh.extra_info or "")
     if short and int(short.group(2)) < int(short.group(1)):
         raise FeatureError(

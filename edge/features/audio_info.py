@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.errors import FeatureError
+from edge.features.audio_stream import MAX_CHANNELS, MAX_RATE_HZ, MIN_RATE_HZ
 from edge.features.spec import FeatureSpec
 
 #: Anything declaring more than a day is a broken header, not a recording.
@@ -26,6 +28,24 @@ class AudioInfo:
     def duration_s(self) -> float:
         """Declared duration (s)."""
         return self.frames / self.rate_hz
+
+
+def check_header(info: AudioInfo, what: str = "") -> AudioInfo:
+    """Refuse a header no recording has: a rate outside 8..192 kHz, channels outside 1..8, or
+    more than a day declared. ``what`` prefixes the field in messages (e.g. ``"soundtrack "``).
+
+    :returns: ``info``. :raises FeatureError: naming ``info.path``.
+    """
+    path = info.path
+    if not MIN_RATE_HZ <= info.rate_hz <= MAX_RATE_HZ:
+        raise FeatureError(f"{path}: {what}sample rate {info.rate_hz} Hz is outside {MIN_RATE_HZ}..{MAX_RATE_HZ} Hz")
+    if not 1 <= info.channels <= MAX_CHANNELS:
+        raise FeatureError(f"{path}: {what}{info.channels} channels; expected 1..{MAX_CHANNELS}")
+    if info.duration_s > MAX_DURATION_S:
+        raise FeatureError(
+            f"{path}: declared duration {info.duration_s / 3600:.1f} h exceeds {MAX_DURATION_S / 3600:.0f} h; the header is broken"
+        )
+    return info
 
 
 def excerpt_ranges(frames: int, rate_hz: int, spec: FeatureSpec) -> list[tuple[int, int]]:

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import FeatureError
-from edge.features.audio_info import MAX_DURATION_S, AudioInfo, excerpt_ranges
-from edge.features.audio_stream import MAX_CHANNELS, MAX_RATE_HZ, MIN_RATE_HZ, AudioStream
+from edge.features.audio_info import AudioInfo, check_header, excerpt_ranges
+from edge.features.audio_stream import AudioStream
 from edge.features.frame_files import _AV_OPTIONS, _av, _check_file
 from edge.features.spec import FeatureSpec
 
@@ -54,27 +54,22 @@ def _info(container, path: Path):
     stream = container.streams.audio[0]
     rate = int(stream.codec_context.sample_rate or 0)
     channels = int(stream.codec_context.channels or 0)
-    if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
-        raise FeatureError(f"{path}: soundtrack sample rate {rate} Hz is outside {MIN_RATE_HZ}..{MAX_RATE_HZ} Hz")
-    if not 1 <= channels <= MAX_CHANNELS:
-        raise FeatureError(f"{path}: soundtrack has {channels} channels; expected 1..{MAX_CHANNELS}")
     if stream.duration and stream.time_base:
         duration = float(stream.duration * stream.time_base)
     elif container.duration:
         duration = container.duration / 1_000_000
     else:
         duration = 0.0
-    if duration > MAX_DURATION_S:
-        raise FeatureError(f"{path}: declared duration {duration / 3600:.1f} h exceeds {MAX_DURATION_S / 3600:.0f} h; the header is broken")
-    if duration <= 0:
+    info = check_header(AudioInfo(path, rate, channels, int(round(duration * rate)), str(container.format.name)), "soundtrack ")
+    if info.frames <= 0:
         raise FeatureError(f"{path}: soundtrack declares no duration; cannot place excerpt windows")
-    return stream, AudioInfo(path, rate, channels, int(round(duration * rate)), str(container.format.name))
+    return stream, info
 
 
 def probe_soundtrack(path: str | Path):
     """Check a video file's audio stream without decoding it.
 
-    :returns: its :class:`~edge.features.audio.AudioInfo` (``format`` is FFmpeg's container
+    :returns: its :class:`~edge.features.audio_info.AudioInfo` (``format`` is FFmpeg's container
         name), or None when the container has no audio stream.
     :raises FeatureError: missing, empty, not a container PyAV opens, a rate outside
         8..192 kHz, channels outside 1..8, no or an absurd declared duration; PyAV not installed.
@@ -124,9 +119,9 @@ def optional_soundtrack(path: str | Path, spec: FeatureSpec | None = None) -> np
     :returns: float32 ``(spec.audio_dim,)``, as :func:`~edge.features.audio.audio_features`
         gives for an audio file with the same PCM; None when the container has no audio stream
         or only silence (a video without a soundtrack is still a video).
-    :raises FeatureError: naming the file: not decodable, truncated well
-        before its declared end, the header limits of :func:`probe_soundtrack`, and every
-        failure of :class:`AudioStream` (silent, NaN, too short); PyAV not installed.
+    :raises FeatureError: naming the file: not decodable, truncated well before its declared
+        end, the header limits of :func:`probe_soundtrack`, and the failures of
+        :class:`AudioStream` other than silence (NaN, too short); PyAV not installed.
     """
     spec = spec or FeatureSpec()
     path = Path(path)

@@ -95,7 +95,6 @@ def _spd_inverse(a: np.ndarray) -> np.ndarray:
     factor, info = torch.linalg.cholesky_ex(t)
     if int(info):
         raise ValueError(f"the Gram matrix plus l2 is not positive definite (Cholesky failed at column {int(info)}); raise l2")
-    del t
     return torch.cholesky_inverse(factor).numpy()
 
 

@@ -91,6 +91,7 @@ def baseline_grids(n_items: int, seed: int = 0, sasrec_steps: int = 0, threads: 
 
     :param n_items: catalogue size (EASE gets one setting above :data:`EASE_GRID_MAX_ITEMS`).
     :param seed: seed of the stochastic baselines (ALS, SASRec).
+    :param threads: ALS's threads (SASRec always runs on one).
     """
     from export.evaluate.baselines import EASEScorer, ItemKNNScorer, MarkovScorer, PopularityScorer
 
