@@ -12,7 +12,7 @@ import numpy as np
 
 from edge.errors import BundleError
 
-__all__ = ["CatalogItem", "CatalogItems", "read_catalogue"]
+__all__ = ["CatalogItem", "CatalogItems", "check_priors", "read_catalogue"]
 
 
 @dataclass(frozen=True)
@@ -102,4 +102,44 @@ def read_catalogue(root: Path, catalog: dict[str, Any], embedding_dim: int) -> t
         )
     if dim != embedding_dim:
         raise BundleError(f"{root}: embeddings have dim {dim}, manifest says {embedding_dim}")
+    if n and not (np.all(np.isfinite(scales)) and np.all(scales > 0)):
+        bad = int(np.flatnonzero(~(np.isfinite(scales) & (scales > 0)))[0])
+        raise BundleError(f"{root}: catalog scale of row {bad} is {scales[bad]!r}; every scale must be a positive finite number "
+                          "(rebuild the bundle)")
+    check_priors(priors, n, root)
     return embeddings, scales, items, priors
+
+
+def _check_ranked(ranked: Any, n: int, where: str) -> None:
+    if not isinstance(ranked, list):
+        raise BundleError(f"{where} is not a list of [row, weight] pairs")
+    for entry in ranked:
+        ok = isinstance(entry, list) and len(entry) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in entry)
+        if not ok or entry[0] != int(entry[0]) or not 0 <= entry[0] < n or not np.isfinite(entry[1]):
+            raise BundleError(f"{where} holds {str(entry)[:60]}: each entry must be [row, weight] with 0 <= row < {n} "
+                              "and a finite weight (rebuild the bundle)")
+
+
+def check_priors(priors: Any, n_items: int, root: Path | str = "bundle") -> None:
+    """The cold-start lists (:mod:`edge.ranking.priors`) name only catalogue rows, with finite
+    weights, in the shape the ranker reads; checked at open so a bad list fails install rather
+    than a later ``recommend``.
+
+    :raises BundleError: naming the list and the entry.
+    """
+    where = f"{root}: catalog priors"
+    if not isinstance(priors, dict):
+        raise BundleError(f"{where} is not an object")
+    _check_ranked(priors.get("global", []), n_items, f"{where} 'global'")
+    for key in ("by_hour", "by_device_hour"):
+        table = priors.get(key, {})
+        if not isinstance(table, dict):
+            raise BundleError(f"{where} {key!r} is not an object")
+        for name, value in table.items():
+            if key == "by_hour":
+                _check_ranked(value, n_items, f"{where} {key}[{name!r}]")
+                continue
+            if not isinstance(value, dict):
+                raise BundleError(f"{where} {key}[{name!r}] is not an object of hourly lists")
+            for hour, ranked in value.items():
+                _check_ranked(ranked, n_items, f"{where} {key}[{name!r}][{hour!r}]")

@@ -30,19 +30,31 @@ from export.sequences import student_examples, user_events
 from export.train import teacher_user_vectors, train_teacher
 
 
-def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.ndarray, teacher_features: np.ndarray,
-                    cfg: BuildConfig) -> dict:
-    """Train without the cold items and rank them from content; returns the report section.
+@dataclasses.dataclass
+class ColdSetup:
+    """What the probe trains and holds out, for the report here and for experiments
+    (``benchmarks/cold_content.py``) that rank the same cold items another way."""
 
-    :param features: device feature vectors (the fusion student's input and the baseline's).
-    :param teacher_features: the fusion teacher's richer content input.
-    """
+    cold: np.ndarray            # held-out item indices (sorted)
+    warm: np.ndarray            # every other item
+    users: np.ndarray           # users with a positive event on a cold item
+    relevant: list[np.ndarray]  # per user: positions in ``cold`` of their cold positives
+    events: list                # warm-only event sequences (export.sequences.user_events)
+    table: np.ndarray           # the cold teacher's item vectors (warm items learnt from events)
+    cold_vecs: np.ndarray       # fusion student output for the cold items (content only)
+    user_vecs: np.ndarray       # teacher user vectors of ``users`` from their warm history
+    steps: int
+    train_s: float
+
+
+def cold_split(split: LeaveLastOut, cfg: BuildConfig) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The held-out items, and the users with a positive event on one (any positive event,
+    training or held-out target) with positions in the held-out set of their cold items."""
     rng = np.random.default_rng(cfg.teacher.seed + 7)
     n = split.n_items
     cold = np.sort(rng.choice(n, size=max(1, int(round(cfg.cold_fraction * n))), replace=False))
     is_cold = np.zeros(n, bool)
     is_cold[cold] = True
-    # Relevant cold items per user: any positive event, training or held-out target.
     relevant, users = [], []
     for u in range(split.n_users):
         seen = list(split.train_sequences[u])
@@ -53,19 +65,22 @@ def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.nda
         if len(rel):
             relevant.append(np.searchsorted(cold, rel))
             users.append(u)
-    section: dict = {"fraction": cfg.cold_fraction, "n_cold_items": int(len(cold)), "n_users": len(users),
-                     "protocol": "cold items ranked among themselves for each user with a positive event on one; "
-                                 "user vector from the user's warm training history; NDCG@10 over the set of their cold items"}
-    if not users:
-        section["note"] = "no user interacted with a cold item"
-        return section
-    users_a = np.array(users)
+    return cold, np.array(users, np.int64), relevant
+
+
+def train_cold_models(split: LeaveLastOut, items: Sequence[Item], features: np.ndarray, teacher_features: np.ndarray,
+                      cfg: BuildConfig) -> ColdSetup | None:
+    """Train a teacher and a fusion student without the cold items; ``None`` when no user
+    interacted with a cold item."""
+    cold, users_a, relevant = cold_split(split, cfg)
+    if not len(users_a):
+        return None
+    warm = np.setdiff1d(np.arange(split.n_items), cold)
     events = user_events(split, exclude_items=cold)
     steps = cfg.cold_steps or max(1, fit_to_data(cfg.teacher, [len(ev.items) for ev in events]).steps // 2)
     tcfg = dataclasses.replace(cfg.teacher, steps=steps)
     teacher, log = train_teacher(events, items, teacher_features, tcfg, progress=cfg.progress, exclude_items=cold)
     table = teacher.item_table().numpy()
-    warm = np.flatnonzero(~is_cold)
     # The student learns as in the build, from warm examples only (held-out items are never
     # candidates, targets or history).
     ex = student_examples(events, cfg.student.history_len)
@@ -77,20 +92,48 @@ def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.nda
     ends = np.array([len(events[u].items) for u in users_a])
     last_ts = np.array([events[u].timestamps[-1] if len(events[u].timestamps) else 0 for u in users_a])
     uv = teacher_user_vectors(teacher, torch.from_numpy(table), events, users_a, ends, context_matrix(last_ts))
-    rows = []
-    ndcg, hr = set_metrics(uv @ cold_vecs.T, relevant)
-    rows.append({"model": "fusion student (content only) + teacher user vector", "ndcg@10": ndcg, "hr@10": hr})
-    # The teacher's own vector for an item without history (text + content, no id).
-    ndcg, hr = set_metrics(uv @ table[cold].T, relevant)
-    rows.append({"model": "teacher item tower without id (text + content)", "ndcg@10": ndcg, "hr@10": hr})
+    return ColdSetup(cold, warm, users_a, relevant, events, table, cold_vecs, uv, steps, log["train_s"])
+
+
+def raw_feature_scores(setup: ColdSetup, features: np.ndarray) -> np.ndarray:
+    """The content-only baseline: cosine between the mean standardised feature vector of each
+    user's warm positives and each cold item's (standardised on warm items)."""
+    warm = setup.warm
     std = features[warm].std(0)
     z = (features - features[warm].mean(0)) / np.where(std > 1e-6, std, 1.0)
     z = unit_rows(z, np.float64)
-    prof = np.stack([z[events[u].items[events[u].positive]].mean(0) if events[u].positive.any() else np.zeros(z.shape[1]) for u in users_a])
-    ndcg, hr = set_metrics(prof @ z[cold].T, relevant)
+    ev = setup.events
+    prof = np.stack([z[ev[u].items[ev[u].positive]].mean(0) if ev[u].positive.any() else np.zeros(z.shape[1]) for u in setup.users])
+    return prof @ z[setup.cold].T
+
+
+def cold_item_probe(split: LeaveLastOut, items: Sequence[Item], features: np.ndarray, teacher_features: np.ndarray,
+                    cfg: BuildConfig) -> dict:
+    """Train without the cold items and rank them from content; returns the report section.
+
+    :param features: device feature vectors (the fusion student's input and the baseline's).
+    :param teacher_features: the fusion teacher's richer content input.
+    """
+    n_cold = max(1, int(round(cfg.cold_fraction * split.n_items)))
+    section: dict = {"fraction": cfg.cold_fraction, "n_cold_items": n_cold,
+                     "protocol": "cold items ranked among themselves for each user with a positive event on one; "
+                                 "user vector from the user's warm training history; NDCG@10 over the set of their cold items"}
+    setup = train_cold_models(split, items, features, teacher_features, cfg)
+    if setup is None:
+        section.update(n_users=0, note="no user interacted with a cold item")
+        return section
+    section["n_users"] = len(setup.users)
+    relevant, uv = setup.relevant, setup.user_vecs
+    rows = []
+    ndcg, hr = set_metrics(uv @ setup.cold_vecs.T, relevant)
+    rows.append({"model": "fusion student (content only) + teacher user vector", "ndcg@10": ndcg, "hr@10": hr})
+    # The teacher's own vector for an item without history (text + content, no id).
+    ndcg, hr = set_metrics(uv @ setup.table[setup.cold].T, relevant)
+    rows.append({"model": "teacher item tower without id (text + content)", "ndcg@10": ndcg, "hr@10": hr})
+    ndcg, hr = set_metrics(raw_feature_scores(setup, features), relevant)
     rows.append({"model": "content-only baseline (cosine of raw features)", "ndcg@10": ndcg, "hr@10": hr})
-    rand = rng.random((len(users_a), len(cold)))
+    rand = np.random.default_rng(cfg.teacher.seed + 8).random((len(setup.users), len(setup.cold)))
     ndcg, hr = set_metrics(rand, relevant)
     rows.append({"model": "random order", "ndcg@10": ndcg, "hr@10": hr})
-    section.update({"teacher_steps": steps, "teacher_train_s": log["train_s"], "rows": rows})
+    section.update({"teacher_steps": setup.steps, "teacher_train_s": setup.train_s, "rows": rows})
     return section
