@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -19,6 +21,8 @@ from edge.errors import FeatureError, HistoryError
 from edge.history import Event, HistoryStore
 from edge.history.store import Forgotten
 from edge.ranking import Int8Scorer, LocalCandidate, RankingConfig, Recommendation, UserState, negative_history, rank, user_vector
+
+log = logging.getLogger("edge")
 
 if TYPE_CHECKING:
     from edge.profiles import DeviceProfile, ResourceLimits
@@ -137,8 +141,11 @@ class Recommender:
     # -- events ----------------------------------------------------------------------------
 
     def record(self, profile: str | None, item_id: str, kind: str = "play", timestamp: float | None = None,
-               value: float | None = None, device: str = "tv") -> int:
+               value: float | None = None, device: str = "tv", client_id: str | None = None) -> int:
         """Store one event for a catalogue or local item; the profile is created on first use.
+
+        ``client_id`` is the app's own id for the event: recording it again for the profile
+        stores nothing and returns the first id, so a retry after an error is safe.
 
         :returns: the event id (once returned, it survives a crash).
         :raises HistoryError: unknown item, bad kind or timestamp.
@@ -152,7 +159,8 @@ class Recommender:
         ts = time.time() if timestamp is None else timestamp
         ctx = Context.at(ts, device)
         self.history.add_profile(profile)
-        return self.history.record(profile, item_id, kind, ts, value=value, hour=ctx.hour, weekday=ctx.weekday, device=device, tags=tags)
+        return self.history.record(profile, item_id, kind, ts, value=value, hour=ctx.hour, weekday=ctx.weekday, device=device, tags=tags,
+                                   client_id=client_id)
 
     def block(self, profile: str | None, item_id: str, blocked: bool = True) -> list[str]:
         """Never recommend ``item_id`` to ``profile`` (or allow it again with ``blocked=False``).
@@ -167,9 +175,25 @@ class Recommender:
         return ids
 
     def blocked(self, profile: str | None) -> list[str]:
-        """Item ids blocked for ``profile``."""
-        raw = self.history.setting(BLOCKED_KEY, profile=self._profile(profile))
-        return json.loads(raw) if raw else []
+        """Item ids blocked for ``profile``.
+
+        A damaged stored list (a torn write, a hand edit) is salvaged rather than failing every
+        ``recommend``: every quoted id that can still be read stays blocked, a warning is logged
+        and the next :meth:`block` writes the list back whole.
+        """
+        profile = self._profile(profile)
+        raw = self.history.setting(BLOCKED_KEY, profile=profile)
+        if not raw:
+            return []
+        try:
+            ids = json.loads(raw)
+            if isinstance(ids, list) and all(isinstance(i, str) for i in ids):
+                return ids
+        except (ValueError, RecursionError):
+            pass
+        salvaged = sorted({_json_string(m) for m in re.findall(r'"((?:[^"\\]|\\.)*)"', raw)} - {None})
+        log.warning("blocked items of %r are damaged (%r...); keeping the %d ids still readable", profile, raw[:40], len(salvaged))
+        return salvaged
 
     # -- local content ---------------------------------------------------------------------
 
@@ -326,3 +350,10 @@ class Recommender:
                            "items": len(b.items), "embedding_dim": b.embedding_dim},
                 "backend": self.interest.backend,
                 "history": {"path": str(self.history.path), "recovered_from": str(recovered) if recovered else None}}
+
+
+def _json_string(body: str) -> str | None:
+    try:
+        return json.loads(f'"{body}"')
+    except ValueError:
+        return None

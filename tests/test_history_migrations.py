@@ -32,8 +32,21 @@ def _fill_v1(conn: sqlite3.Connection) -> list[tuple]:
     return events
 
 
+def _fill_v2(conn: sqlite3.Connection) -> list[tuple]:
+    """Rows as edgerec wrote them before events had a client id."""
+    conn.executemany("INSERT INTO profiles VALUES (?, ?, ?, 0)", [("alice", T0, None), ("kid", T0, 7)])
+    events = [
+        (1, "alice", "v1", "play", T0 + 10, 0.5, 12.0, "home", 20, 3, "tv", '["drama"]'),
+        (2, "kid", "v2", "complete", T0 + 20, None, None, None, 8, 4, "speaker", None),
+    ]
+    conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", events)
+    conn.executemany("INSERT INTO hour_counts VALUES (?, ?, ?, 1)", [("alice", 20, "play"), ("kid", 8, "complete")])
+    conn.execute("INSERT INTO tag_counts VALUES ('alice', 'drama', 'play', 1)")
+    return events
+
+
 #: How to fill a file of each earlier version with representative rows.
-FILLERS = {1: _fill_v1}
+FILLERS = {1: _fill_v1, 2: _fill_v2}
 
 
 def _old_file(tmp_path, version: int):
@@ -65,6 +78,18 @@ def test_old_file_migrates_to_the_fresh_structure(tmp_path, version):
     HistoryStore(path).close()
     HistoryStore(tmp_path / "fresh.db").close()
     assert _structure(path) == _structure(tmp_path / "fresh.db")
+
+
+def test_v2_file_keeps_every_event_and_profile_and_takes_client_ids(tmp_path):
+    path, rows = _old_file(tmp_path, 2)
+    with HistoryStore(path) as h:
+        assert h.schema_version == SCHEMA_VERSION and h.age_limit("kid") == 7
+        got = {e.id: e for e in h.recent("alice", 10) + h.recent("kid", 10)}
+        assert {i: (e.item_id, e.timestamp, e.tags, e.client_id) for i, e in got.items()} == {
+            1: ("v1", T0 + 10, ("drama",), None), 2: ("v2", T0 + 20, (), None)}
+        first = h.record("alice", "v3", "play", T0 + 30, client_id="tv-app:17")
+        assert h.record("alice", "v3", "play", T0 + 30, client_id="tv-app:17") == first == 3
+        assert h.tag_counts("alice") == {"drama": 1}
 
 
 def test_v1_file_keeps_every_event_and_gains_aggregates(tmp_path):

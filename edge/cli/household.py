@@ -46,7 +46,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 def _cmd_record(args: argparse.Namespace) -> int:
     with open_recommender(args) as rec:
         event_id = rec.record(args.profile, args.item_id, kind=args.kind, timestamp=args.timestamp, value=args.value,
-                              device=args.device)
+                              device=args.device, client_id=args.client_id)
     print(f"recorded event {event_id}: {args.profile} {args.kind} {args.item_id}")
     return 0
 
@@ -199,6 +199,9 @@ def register(sub: "argparse._SubParsersAction") -> None:
     _timestamp(p, "Unix time of the event in seconds, 2000 to now + 2 days (default now)")
     p.add_argument("--value", type=float, default=None, help="watched fraction 0..1, or a rating")
     _device(p)
+    p.add_argument("--client-id", default=None,
+                   help="the app's own id for this event: recording the same id again for the profile stores nothing new "
+                        "and prints the first event's id (safe retries)")
     p.set_defaults(func=_cmd_record)
 
     p = command("add-item", "describe local content (a recording, a file) and make it recommendable (Recommender.add_item)",

@@ -15,6 +15,16 @@ from typing import Iterable
 CountedEvent = tuple[str, str, int, "tuple[str, ...] | str | None"]
 
 
+def _stored_tags(stored: str) -> tuple[str, ...]:
+    # A damaged tag list counts as none: retention must still delete the event (its tag
+    # counts then stay a little high) rather than fail after the caller's batch committed.
+    try:
+        tags = json.loads(stored)
+    except (ValueError, RecursionError):
+        return ()
+    return tuple(tags) if isinstance(tags, list) and all(isinstance(t, str) for t in tags) else ()
+
+
 def deltas(events: Iterable[CountedEvent]) -> tuple[Counter, Counter]:
     """Counts to add per ``(profile, tag, kind)`` and per ``(profile, hour, kind)``."""
     tags: Counter = Counter()
@@ -22,7 +32,7 @@ def deltas(events: Iterable[CountedEvent]) -> tuple[Counter, Counter]:
     for profile, kind, hour, event_tags in events:
         hours[profile, hour, kind] += 1
         if event_tags:
-            for tag in json.loads(event_tags) if isinstance(event_tags, str) else event_tags:
+            for tag in _stored_tags(event_tags) if isinstance(event_tags, str) else event_tags:
                 tags[profile, tag, kind] += 1
     return tags, hours
 

@@ -17,7 +17,7 @@ from edge.context import DEVICE_KINDS, hour_weekday
 from edge.contract.events import EVENT_KINDS, NEGATIVE_KINDS, NEUTRAL_KINDS, POSITIVE_KINDS
 from edge.errors import HistoryError
 
-__all__ = ["EVENT_KINDS", "POSITIVE_KINDS", "NEGATIVE_KINDS", "NEUTRAL_KINDS", "Event", "event_row", "event_from_row"]
+__all__ = ["EVENT_KINDS", "POSITIVE_KINDS", "NEGATIVE_KINDS", "NEUTRAL_KINDS", "Event", "clock_is_set", "event_row", "event_from_row"]
 
 #: Longest profile id, item id, surface or setting key (characters).
 MAX_ID_LEN = 256
@@ -33,6 +33,12 @@ MIN_TIMESTAMP = 946_684_800  # 2000-01-01 UTC: earlier is a clock that was never
 FUTURE_SLACK_S = 2 * 86400
 
 
+def clock_is_set(now: float) -> bool:
+    """Whether the device clock reads a plausible time (a box that booted without a network
+    time source reads 1970)."""
+    return now >= MIN_TIMESTAMP
+
+
 @dataclass(frozen=True)
 class Event:
     """One thing a profile did with an item.
@@ -43,7 +49,9 @@ class Event:
     ``"search"``...). ``hour`` (0..23), ``weekday`` (0 = Monday) and ``device`` (``"tv"`` or
     ``"speaker"``) are the context; hour and weekday default to the timestamp's, in UTC as
     :mod:`edge.context` computes them. ``tags`` are the item's tags, counted in the
-    profile's aggregates. ``id`` is set on events read back from the store.
+    profile's aggregates. ``client_id`` is the caller's own id for the event (unique per
+    profile): a batch retried after an error or a lost reply stores it once. ``id`` is set on
+    events read back from the store.
     """
 
     profile: str
@@ -57,6 +65,7 @@ class Event:
     position_s: float | None = None
     surface: str | None = None
     tags: tuple[str, ...] = ()
+    client_id: str | None = None
     id: int | None = None
 
 
@@ -119,6 +128,12 @@ def event_row(ev: Event, now: float | None = None) -> tuple[tuple, tuple[str, ..
     """Validate one event; return its ``events`` row (columns :data:`EVENT_COLUMNS`, no id)
     and its deduplicated tags.
 
+    Time is judged by the device clock ``now``: a timestamp up to :data:`FUTURE_SLACK_S` ahead
+    (an app whose clock runs fast) is stored as ``now``, so it cannot stay "newest" and push
+    later events out of the recent history. While the device clock is not set (before 2000)
+    nothing can be judged: an event from the same unset clock is accepted and its timestamp
+    left for the store to place after the profile's newest event (``HistoryStore.record_many``).
+
     :raises HistoryError: unknown kind or device, an implausible timestamp, a bad id, tag,
         hour, weekday or number; the message names the field.
     """
@@ -130,10 +145,14 @@ def event_row(ev: Event, now: float | None = None) -> tuple[tuple, tuple[str, ..
     if ts is None:
         raise HistoryError(f"timestamp of {ev.kind} {ev.item_id!r} is missing; pass Unix seconds")
     now = time.time() if now is None else now
-    if ts < MIN_TIMESTAMP:
-        raise HistoryError(f"timestamp {ts} is before 2000; the device clock was probably never set")
-    if ts > now + FUTURE_SLACK_S:
-        raise HistoryError(f"timestamp {ts} is {(ts - now) / 86400:.1f} days in the future (2 allowed); check the device clock")
+    if clock_is_set(now):
+        if ts < MIN_TIMESTAMP:
+            raise HistoryError(f"timestamp {ts} is before 2000; the clock of whoever sent it was probably never set")
+        if ts > now + FUTURE_SLACK_S:
+            raise HistoryError(f"timestamp {ts} is {(ts - now) / 86400:.1f} days in the future (2 allowed); check the device clock")
+        ts = min(ts, now)
+    elif ts < 0:
+        raise HistoryError(f"timestamp {ts} is negative; pass Unix seconds")
     hour, weekday = (int(x) for x in hour_weekday(ts))
     if ev.hour is not None:
         hour = int(check_number("hour", ev.hour, 0, 23))
@@ -146,6 +165,7 @@ def event_row(ev: Event, now: float | None = None) -> tuple[tuple, tuple[str, ..
     if ev.device is not None and ev.device not in DEVICE_KINDS:
         raise HistoryError(f"unknown device kind {ev.device!r}; expected one of {list(DEVICE_KINDS)}")
     surface = None if ev.surface is None else check_id("surface", ev.surface)
+    client_id = None if ev.client_id is None else check_id("client_id", ev.client_id)
     tags = check_tags(ev.tags)
     row = (
         ev.profile,
@@ -159,13 +179,14 @@ def event_row(ev: Event, now: float | None = None) -> tuple[tuple, tuple[str, ..
         weekday,
         ev.device,
         json.dumps(tags, ensure_ascii=False) if tags else None,
+        client_id,
     )
     return row, tags
 
 
 #: Column order of :func:`event_row`.
 EVENT_COLUMNS: tuple[str, ...] = (
-    "profile", "item_id", "kind", "timestamp", "value", "position_s", "surface", "hour", "weekday", "device", "tags",
+    "profile", "item_id", "kind", "timestamp", "value", "position_s", "surface", "hour", "weekday", "device", "tags", "client_id",
 )
 
 
@@ -185,5 +206,6 @@ def _parse_tags(stored: str) -> tuple[str, ...]:
 
 def event_from_row(row: tuple) -> Event:
     """An :class:`Event` from ``(id, *EVENT_COLUMNS)`` as selected from ``events``."""
-    id_, profile, item_id, kind, ts, value, position_s, surface, hour, weekday, device, tags = row
-    return Event(profile, item_id, kind, ts, value, hour, weekday, device, position_s, surface, _parse_tags(tags) if tags else (), id_)
+    id_, profile, item_id, kind, ts, value, position_s, surface, hour, weekday, device, tags, client_id = row
+    return Event(profile, item_id, kind, ts, value, hour, weekday, device, position_s, surface, _parse_tags(tags) if tags else (),
+                 client_id, id_)

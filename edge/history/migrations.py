@@ -45,8 +45,67 @@ CREATE TABLE "settings" (
 INSERT INTO "settings" ("key", "value") VALUES ('schema_version', '1');
 """
 
+#: Version 2: what edgerec wrote before events carried a client id (verbatim from sqlite_master).
+V2_DDL = """
+CREATE TABLE "profiles" (
+   "profile" TEXT PRIMARY KEY,
+   "created_at" REAL NOT NULL,
+   "age_limit" INTEGER,
+   "is_guest" INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE "events" (
+   "id" INTEGER PRIMARY KEY,
+   "profile" TEXT NOT NULL REFERENCES "profiles"("profile"),
+   "item_id" TEXT NOT NULL,
+   "kind" TEXT NOT NULL,
+   "timestamp" REAL NOT NULL,
+   "value" REAL,
+   "position_s" REAL,
+   "surface" TEXT,
+   "hour" INTEGER NOT NULL,
+   "weekday" INTEGER NOT NULL,
+   "device" TEXT,
+   "tags" TEXT
+);
+CREATE INDEX "idx_events_recent"
+    ON "events" ("profile", "timestamp");
+CREATE TABLE "tag_counts" (
+   "profile" TEXT REFERENCES "profiles"("profile"),
+   "tag" TEXT,
+   "kind" TEXT,
+   "n" INTEGER NOT NULL,
+   PRIMARY KEY ("profile", "tag", "kind")
+);
+CREATE TABLE "hour_counts" (
+   "profile" TEXT REFERENCES "profiles"("profile"),
+   "hour" INTEGER,
+   "kind" TEXT,
+   "n" INTEGER NOT NULL,
+   PRIMARY KEY ("profile", "hour", "kind")
+);
+CREATE TABLE "local_items" (
+   "item_id" TEXT PRIMARY KEY,
+   "profile" TEXT REFERENCES "profiles"("profile"),
+   "kind" TEXT,
+   "title" TEXT,
+   "added_at" REAL NOT NULL,
+   "dim" INTEGER NOT NULL,
+   "embedding" BLOB NOT NULL
+);
+CREATE INDEX "idx_local_items_profile"
+    ON "local_items" ("profile");
+CREATE TABLE "settings" (
+   "profile" TEXT DEFAULT '',
+   "key" TEXT,
+   "value" TEXT NOT NULL,
+   PRIMARY KEY ("profile", "key")
+);
+INSERT INTO "settings" ("profile", "key", "value") VALUES ('', 'schema_version', '2');
+INSERT INTO "profiles" ("profile", "created_at", "is_guest") VALUES ('guest', 1760000000.0, 1);
+"""
+
 #: DDL of every version older than :data:`SCHEMA_VERSION`, by version.
-SCHEMA_DDL: dict[int, str] = {1: V1_DDL}
+SCHEMA_DDL: dict[int, str] = {1: V1_DDL, 2: V2_DDL}
 
 
 def _v1_to_v2(db: sqlite_utils.Database) -> None:
@@ -119,8 +178,33 @@ def _v1_to_v2(db: sqlite_utils.Database) -> None:
         db.execute(f'DROP TABLE "_v1_{name}"')
 
 
+def _v2_to_v3(db: sqlite_utils.Database) -> None:
+    # Events gain client_id. Rebuilt rather than ALTERed so sqlite_master reads exactly as in a
+    # fresh file (ALTER TABLE ADD COLUMN splices the column into the old CREATE text).
+    db.execute('ALTER TABLE "events" RENAME TO "_v2_events"')
+    db.execute('DROP INDEX "idx_events_recent"')
+    db["events"].create(
+        {
+            "id": int, "profile": str, "item_id": str, "kind": str, "timestamp": float, "value": float,
+            "position_s": float, "surface": str, "hour": int, "weekday": int, "device": str, "tags": str,
+            "client_id": str,
+        },
+        pk="id",
+        not_null={"profile", "item_id", "kind", "timestamp", "hour", "weekday"},
+        foreign_keys=[("profile", "profiles", "profile")],
+    )
+    db.execute(
+        "INSERT INTO events (id, profile, item_id, kind, timestamp, value, position_s, surface, hour, weekday, device, tags) "
+        "SELECT id, profile, item_id, kind, timestamp, value, position_s, surface, hour, weekday, device, tags FROM _v2_events ORDER BY id"
+    )
+    db.execute('DROP TABLE "_v2_events"')
+    db["events"].create_index(["profile", "timestamp"], index_name="idx_events_recent")
+    db["events"].create_index(["profile", "client_id"], index_name="idx_events_client", unique=True)
+    db.execute("UPDATE settings SET value = '3' WHERE profile = ? AND key = ?", [HOUSEHOLD, VERSION_KEY])
+
+
 #: ``MIGRATIONS[v]`` brings a version ``v`` file to ``v + 1``.
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -1,10 +1,12 @@
 """The current schema of the history database, created with sqlite-utils.
 
-Tables (version 2):
+Tables (version 3):
 
 - ``profiles``: one row per person in the household, plus the built-in guest profile.
 - ``events``: what a profile did with an item, with its context; ``idx_events_recent``
-  answers "the last N events of a profile" by walking one index backwards.
+  answers "the last N events of a profile" by walking one index backwards; ``client_id``
+  is the caller's id for an event (unique per profile, ``idx_events_client``), so a retried
+  batch is stored once.
 - ``tag_counts``, ``hour_counts``: running per-profile counts by (tag, kind) and
   (hour, kind), maintained in the transaction that inserts or deletes events.
 - ``local_items``: content the device found itself, with a float32 embedding; ``profile``
@@ -23,7 +25,7 @@ import time
 
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The profile every household has, for whoever has not picked one.
 GUEST_PROFILE = "guest"
 #: ``settings.profile`` of household-wide settings.
@@ -54,6 +56,7 @@ def create_schema(db: sqlite_utils.Database) -> None:
             "weekday": int,
             "device": str,
             "tags": str,
+            "client_id": str,
         },
         pk="id",
         not_null={"profile", "item_id", "kind", "timestamp", "hour", "weekday"},
@@ -61,6 +64,8 @@ def create_schema(db: sqlite_utils.Database) -> None:
     )
     # (profile, timestamp) plus the implicit rowid orders "newest first, ties by id" with no sort.
     db["events"].create_index(["profile", "timestamp"], index_name="idx_events_recent")
+    # NULLs are distinct in a SQLite unique index: events without a client id never collide.
+    db["events"].create_index(["profile", "client_id"], index_name="idx_events_client", unique=True)
     for name, key, type_ in (("tag_counts", "tag", str), ("hour_counts", "hour", int)):
         db[name].create(
             {"profile": str, key: type_, "kind": str, "n": int},

@@ -25,6 +25,7 @@ from edge.history.events import (
     EVENT_COLUMNS,
     EVENT_KINDS,
     MAX_BATCH_EVENTS,
+    MIN_TIMESTAMP,
     Event,
     check_id,
     check_number,
@@ -50,6 +51,8 @@ EXPORT_FORMAT = "edgerec-history-export/1"
 
 _SELECT_EVENTS = f"SELECT id, {', '.join(EVENT_COLUMNS)} FROM events"
 _HOUR = EVENT_COLUMNS.index("hour")
+_TS = EVENT_COLUMNS.index("timestamp")
+_CLIENT = EVENT_COLUMNS.index("client_id")
 _INSERT_EVENT = f"INSERT INTO events (id, {', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})"
 
 
@@ -305,7 +308,10 @@ class HistoryStore:
         At most :data:`~edge.history.events.MAX_BATCH_EVENTS` per call. Retention caps are
         applied afterwards, in their own small transactions.
 
-        :returns: the ids of the stored events, in order; once returned, they survive a crash.
+        An event whose ``client_id`` its profile already has is not stored again: its first id
+        is returned, so a caller may retry a batch after any error or a lost answer.
+
+        :returns: the ids of the events, in order; once returned, they survive a crash.
         :raises HistoryError: an unknown profile, an unknown kind or device, a timestamp before
             2000 or more than 2 days ahead, a malformed id, tag or number, an oversized batch,
             or a write that failed; then nothing of the batch is stored.
@@ -317,32 +323,60 @@ class HistoryStore:
             raise HistoryError(f"a batch of {len(events)} events; at most {MAX_BATCH_EVENTS} per record_many() call, split it")
         now = time.time()
         rows = []
-        counted = []
         for ev in events:
             if not isinstance(ev, Event):
                 raise HistoryError(f"record_many() takes Event objects, got {type(ev).__name__}")
-            row, tags = event_row(ev, now)
-            rows.append(row)
-            counted.append((ev.profile, ev.kind, row[_HOUR], tags))
-        tag_deltas, hour_deltas = aggregates.deltas(counted)
-        profiles = list(dict.fromkeys(r[0] for r in rows))
+            rows.append(event_row(ev, now))
+        profiles = list(dict.fromkeys(r[0] for r, _ in rows))
         with self._write(f"store {len(rows)} event(s)") as conn:
             self._require_profiles(conn, profiles)
+            known = self._stored_client_ids(conn, {(r[0], r[_CLIENT]) for r, _ in rows if r[_CLIENT] is not None})
+            floors: dict[str, float] = {}
             # Ids are assigned here, under the write lock, so the caller learns them without a
             # round trip per row.
-            first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
-            ids = list(range(first, first + len(rows)))
+            next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
+            ids, new, counted = [], [], []
+            for row, tags in rows:
+                key = (row[0], row[_CLIENT]) if row[_CLIENT] is not None else None
+                if key in known:  # a retry: stored once, answered with the first id
+                    ids.append(known[key])
+                    continue
+                if row[_TS] < MIN_TIMESTAMP:
+                    # The device clock is not set: keep insertion order by placing the event
+                    # right after the profile's newest one.
+                    if row[0] not in floors:
+                        newest = conn.execute("SELECT max(timestamp) FROM events WHERE profile = ?", [row[0]]).fetchone()[0]
+                        floors[row[0]] = max(float(newest or 0.0), float(MIN_TIMESTAMP))
+                    row = (*row[:_TS], floors[row[0]], *row[_TS + 1:])
+                if key is not None:
+                    known[key] = next_id
+                new.append((next_id, *row))
+                counted.append((row[0], row[2], row[_HOUR], tags))
+                ids.append(next_id)
+                next_id += 1
             # The hot path: executemany on validated tuples runs about twice the rate of
             # sqlite-utils' insert_all, which builds a dict per row (benchmarks/history_store.py).
-            conn.executemany(_INSERT_EVENT, [(i, *r) for i, r in zip(ids, rows)])
-            aggregates.add(conn, tag_deltas, hour_deltas)
+            conn.executemany(_INSERT_EVENT, new)
+            aggregates.add(conn, *aggregates.deltas(counted))
         for profile in profiles:
             try:
                 self._trim(profile, now, slack=True)
-            except HistoryError as exc:
+            except (HistoryError, sqlite3.Error, ValueError) as exc:
                 # The batch is committed: failing here would make the caller store it twice.
                 log.warning("retention after insert skipped: %s", exc)
         return ids
+
+    @staticmethod
+    def _stored_client_ids(conn: sqlite3.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """``(profile, client_id) -> id`` of those already stored."""
+        found: dict[tuple[str, str], int] = {}
+        keys_l = sorted(keys)
+        for start in range(0, len(keys_l), 400):  # well under SQLite's bound-parameter limit
+            chunk = keys_l[start:start + 400]
+            where = " OR ".join(["(profile = ? AND client_id = ?)"] * len(chunk))
+            for profile, cid, id_ in conn.execute(f"SELECT profile, client_id, id FROM events WHERE {where}", [v for k in chunk for v in k]):
+                found[profile, cid] = id_
+        return found
 
     def record(
         self,
@@ -358,6 +392,7 @@ class HistoryStore:
         position_s: float | None = None,
         surface: str | None = None,
         tags: Iterable[str] = (),
+        client_id: str | None = None,
     ) -> int:
         """Store one event (see :class:`Event` for the fields and :meth:`record_many`).
 
@@ -368,7 +403,7 @@ class HistoryStore:
         ts = time.time() if timestamp is None else timestamp
         # A bare string is passed through so validation can refuse it with a clear message.
         tags = tags if isinstance(tags, str) else tuple(tags or ())
-        ev = Event(profile, item_id, kind, ts, value, hour, weekday, device, position_s, surface, tags)
+        ev = Event(profile, item_id, kind, ts, value, hour, weekday, device, position_s, surface, tags, client_id)
         return self.record_many([ev])[0]
 
     def recent(self, profile: str, n: int = 50, kinds: Iterable[str] | None = None) -> list[Event]:
