@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from edge import __version__
 from edge.bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, sha256_file
+from edge.bundle.freshness import DEFAULT_VALID_DAYS
 from edge.context import CONTEXT_DIM, hour_weekday
 from edge.contract.inputs import SCORER_INPUTS
 from edge.contract.int8 import quantize_rows
@@ -92,9 +93,15 @@ def write_bundle(
     spec: FeatureSpec,
     history_len: int,
     extra: dict[str, Any] | None = None,
+    version: int | None = None,
+    valid_days: float = DEFAULT_VALID_DAYS,
 ) -> Path:
     """Assemble and verify a bundle folder at ``out`` (replacing it atomically).
 
+    :param version: the signed ``bundle_version`` (default: the build's Unix time, so each
+        later build is newer); a device store refuses one below the newest it installed.
+    :param valid_days: ``expires_at`` is this long after creation; a device refuses to install
+        an expired bundle (:mod:`edge.bundle.freshness`).
     :param models: model name -> backend -> file to copy, e.g. ``{"interest": {"onnx": p}}``.
     :param model_inputs: model name -> its input names in argument order.
     :param extra: more manifest fields (metrics, training config, data hash, model card).
@@ -137,10 +144,17 @@ def write_bundle(
         for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
             rel = path.relative_to(tmp).as_posix()
             files[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+        created = datetime.now(timezone.utc).replace(microsecond=0)
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
+            raise ValueError(f"version must be a whole number >= 0, got {version!r}")
+        if not valid_days > 0:
+            raise ValueError(f"valid_days must be > 0, got {valid_days!r}")
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": created.isoformat(),
+            "bundle_version": int(created.timestamp()) if version is None else version,
+            "expires_at": (created + timedelta(days=valid_days)).isoformat(),
             "edgerec_version": __version__,
             "feature_spec": spec.to_dict(),
             "feature_spec_hash": spec.hash(),

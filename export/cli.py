@@ -120,7 +120,8 @@ def _build_config(args: argparse.Namespace):
     teacher = TeacherConfig(steps=args.steps, threads=args.workers, text_model=args.text_model, seed=args.seed)
     student = StudentConfig(interest_steps=args.student_steps, fusion_steps=args.student_steps, threads=args.workers, seed=args.seed)
     return BuildConfig(teacher=teacher, student=student, workers=args.workers, cold_fraction=args.cold_fraction,
-                       export_teacher=not args.no_teacher_export, sasrec_steps=args.sasrec_steps)
+                       export_teacher=not args.no_teacher_export, sasrec_steps=args.sasrec_steps,
+                       bundle_version=args.bundle_version, valid_days=args.valid_days)
 
 
 def _work_dir(args: argparse.Namespace) -> Path:
@@ -269,6 +270,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         b.add_argument("--no-teacher-export", action="store_true", help="skip optimum's ONNX export of the text teacher")
         b.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         b.add_argument("--workers", type=int, default=2, help="processes/threads (default 2)")
+        b.add_argument("--bundle-version", type=int, default=None,
+                       help="the signed bundle version, a whole number that grows with every release; devices refuse one "
+                            "below the newest they installed (default: the build's Unix time)")
+        b.add_argument("--valid-days", type=float, default=365.0,
+                       help="days until the bundle expires; devices refuse to install an expired bundle (default 365)")
         b.set_defaults(func=_cmd_export_build if action == "build" else _cmd_export_stage)
 
     b = esub.add_parser("sign", help="sign a bundle's manifest with an ed25519 key (writes manifest.sig)",

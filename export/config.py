@@ -108,6 +108,10 @@ class BuildConfig:
     sasrec_steps: int = 0
     export_teacher: bool = True
     progress: bool = True
+    # The bundle's signed freshness (edge.bundle.freshness): version (None: the build's Unix
+    # time) and days until it expires.
+    bundle_version: int | None = None
+    valid_days: float = 365.0
 
     def to_dict(self) -> dict:
         """The settings that shape the models, as recorded in the report and the manifest (the

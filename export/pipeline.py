@@ -280,7 +280,8 @@ def stage_bundle(w: Work, out: str | Path) -> Path:
         "training_data": w.report["training_data"],
         "precision": "int8",
     }
-    folder = write_bundle(out, w.ds.items, table, models, inputs, priors, w.cfg.spec, w.cfg.student.history_len, extra)
+    folder = write_bundle(out, w.ds.items, table, models, inputs, priors, w.cfg.spec, w.cfg.student.history_len, extra,
+                          version=w.cfg.bundle_version, valid_days=w.cfg.valid_days)
     pack_archive(folder)
     return folder
 

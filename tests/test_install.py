@@ -35,18 +35,19 @@ def _edit_manifest(folder: Path, fn) -> None:
     (folder / MANIFEST).write_text(json.dumps(m))
 
 
-def _variant(src: Path, dst: Path, created_at: str) -> Path:
+def _variant(src: Path, dst: Path, created_at: str, version: int) -> Path:
     shutil.copytree(src, dst)
-    _edit_manifest(dst, lambda m: m.update(created_at=created_at))
+    _edit_manifest(dst, lambda m: m.update(created_at=created_at, bundle_version=version))
     pack_archive(dst)
     return dst
 
 
 @pytest.fixture(scope="module")
 def bundles(device_bundle, tmp_path_factory):
-    """Folders ``a``, ``b``, ``c``: the tiny bundle under three creation times, each with ``<name>.tar``."""
+    """Folders ``a``, ``b``, ``c``: the tiny bundle as three releases (creation times and signed
+    versions 1, 2, 3), each with ``<name>.tar``."""
     root = tmp_path_factory.mktemp("variants")
-    return {k: _variant(device_bundle.bundle, root / k, f"2030-01-0{i + 1}T00:00:00+00:00") for i, k in enumerate("abc")}
+    return {k: _variant(device_bundle.bundle, root / k, f"2030-01-0{i + 1}T00:00:00+00:00", i + 1) for i, k in enumerate("abc")}
 
 
 def _tar_of(folder: Path) -> Path:
@@ -346,7 +347,9 @@ def test_only_keep_previous_bundles_are_kept(tmp_path, bundles):
 
 def test_reinstalling_a_kept_bundle_reuses_it(store, bundles):
     a, b = _id(bundles["a"]), store.install(bundles["b"]).id
-    assert store.install(_tar_of(bundles["a"])).id == a
+    with pytest.raises(BundleError, match="bundle version 1 is older than version 2"):
+        store.install(_tar_of(bundles["a"]))  # a replay of the older release
+    assert store.install(_tar_of(bundles["a"]), allow_downgrade=True).id == a
     assert [e.id for e in store.history()] == [a, b]
     smoke_query(Bundle.open(store.current()))
 

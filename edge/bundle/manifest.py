@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edge.bundle.freshness import bundle_version, expires_at
 from edge.bundle.format import FORMAT, FORMAT_VERSION, MANIFEST, MAX_DIM, MAX_MANIFEST_BYTES, check_relpath, sha256_file
 from edge.errors import BundleError
 
-__all__ = ["read_manifest", "verify_files"]
+__all__ = ["read_manifest", "read_manifest_bytes", "verify_files"]
 
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "format": str,
@@ -26,15 +27,34 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def read_manifest(root: Path) -> dict[str, Any]:
-    """Parse ``manifest.json`` and check its fields' presence and types."""
+def read_manifest_bytes(root: Path) -> bytes:
+    """The bytes of ``manifest.json``, read once and bounded (a file that grows while being
+    read is cut at the limit and refused), so the signature check and the parse see the same
+    bytes.
+
+    :raises BundleError: no manifest, over :data:`MAX_MANIFEST_BYTES`, or unreadable.
+    """
     path = Path(root) / MANIFEST
     if not path.is_file():
         raise BundleError(f"{root}: not a bundle (no {MANIFEST})")
-    if path.stat().st_size > MAX_MANIFEST_BYTES:
-        raise BundleError(f"{path}: {path.stat().st_size} bytes exceeds the {MAX_MANIFEST_BYTES} byte limit")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise BundleError(f"{path}: cannot read the manifest ({exc})") from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{path}: over the {MAX_MANIFEST_BYTES} byte limit")
+    return data
+
+
+def read_manifest(root: Path, data: bytes | None = None) -> dict[str, Any]:
+    """Parse ``manifest.json`` (or ``data``, its bytes as already read and verified) and check
+    its fields' presence and types."""
+    path = Path(root) / MANIFEST
+    if data is None:
+        data = read_manifest_bytes(root)
+    try:
+        manifest = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         # ValueError: also an integer over Python's 4300-digit limit; RecursionError: deep nesting.
         raise BundleError(f"{path}: not valid JSON ({exc})") from None
@@ -55,6 +75,11 @@ def read_manifest(root: Path) -> dict[str, Any]:
             f"{path}: bundle format version {manifest['format_version']}, this edgerec reads version {FORMAT_VERSION}; "
             "rebuild the bundle or upgrade edgerec"
         )
+    try:
+        bundle_version(manifest)
+        expires_at(manifest)
+    except BundleError as exc:
+        raise BundleError(f"{path}: {exc}") from None
     return manifest
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from edge.backends import BACKENDS, Model, load_model
 from edge.bundle.catalogue import read_catalogue
-from edge.bundle.manifest import read_manifest, verify_files
+from edge.bundle.manifest import read_manifest, read_manifest_bytes, verify_files
 from edge.bundle.signing import TrustedKeys, verify_signature
 from edge.contract.int8 import dequantize_rows
 from edge.errors import BundleError
@@ -89,9 +89,12 @@ class Bundle:
             malformed, unknown-key, revoked-key or bad signature).
         """
         root = Path(root)
+        # One read: the bytes whose signature is checked are the bytes parsed (no window for
+        # a swap on writable media between the two).
+        data = read_manifest_bytes(root)
         if trusted_keys is not None or require_signature:
-            verify_signature(root, trusted_keys, required=require_signature)
-        manifest = read_manifest(root)
+            verify_signature(root, trusted_keys, required=require_signature, data=data)
+        manifest = read_manifest(root, data)
         verify_files(root, manifest)
         spec = FeatureSpec.from_dict(manifest["feature_spec"])
         if spec.hash() != manifest["feature_spec_hash"]:

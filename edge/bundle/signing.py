@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from edge.bundle.format import MANIFEST, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE
+from edge.bundle.format import MANIFEST, MAX_SIGNATURE_BYTES, SIGNATURE
+from edge.bundle.manifest import read_manifest_bytes
 from edge.errors import BundleError
 
 __all__ = ["SIGNATURE", "SIGNATURE_FORMAT", "SIGNATURE_VERSION", "REVOKED", "TrustedKeys", "key_id", "load_public_key",
@@ -199,13 +200,16 @@ def read_signature(bundle_root: str | Path) -> dict[str, Any] | None:
     return {**doc, "signature": raw}
 
 
-def verify_signature(bundle_root: str | Path, trusted: TrustedKeys | None, required: bool = True) -> str | None:
+def verify_signature(bundle_root: str | Path, trusted: TrustedKeys | None, required: bool = True,
+                     data: bytes | None = None) -> str | None:
     """Check ``manifest.sig`` against the exact bytes of ``manifest.json``.
 
     :param bundle_root: the bundle folder.
     :param trusted: the keys to accept; None when the device has none configured.
     :param required: refuse a bundle without a signature; when False an unsigned bundle
         passes (None is returned), but a signature that is present must still verify.
+    :param data: the manifest's bytes as the caller read them (and will parse); read here
+        when None.
     :returns: the id of the key that signed the bundle, or None for an accepted unsigned bundle.
     :raises BundleError: signature missing (when required), malformed, from a revoked or
         unknown key, no trusted keys to check it with, or not matching the manifest (tampered).
@@ -230,13 +234,8 @@ def verify_signature(bundle_root: str | Path, trusted: TrustedKeys | None, requi
     if key is None:
         raise BundleError(f"{root}: signed by unknown key {kid}; {trusted.source} trusts {trusted.usable()}; "
                           "add the publisher's .pub file there if this key is genuine")
-    manifest = root / MANIFEST
-    try:
-        if manifest.stat().st_size > MAX_MANIFEST_BYTES:
-            raise BundleError(f"{manifest}: over the {MAX_MANIFEST_BYTES} byte limit")
-        data = manifest.read_bytes()
-    except OSError as exc:
-        raise BundleError(f"{manifest}: cannot read the manifest to check its signature ({exc})") from None
+    if data is None:
+        data = read_manifest_bytes(root)
     from cryptography.exceptions import InvalidSignature
 
     try:

@@ -3,7 +3,8 @@
 A bundle store is a folder::
 
     root/
-      current                JSON pointer: {"active": ID, "previous": [ID, ...]}, newest first
+      current                JSON pointer: {"active": ID, "previous": [ID, ...], "newest_version": N},
+                             previous newest first; N the highest bundle version installed
       .lock                  held (flock) while installing, rolling back or cleaning up
       bundles/ID/            installed bundles; each passed Bundle.open and a smoke query
       bundles/.staging-XXXX  an install in progress, or one a killed process left behind
@@ -50,6 +51,7 @@ from edge.atomic import fsync_dir
 from edge.backends import BACKENDS
 from edge.bundle.archive import InstallLimits, copy_bundle_folder, unpack_archive, write_all
 from edge.bundle.format import MANIFEST, sha256_file
+from edge.bundle.freshness import bundle_version, check_not_expired, check_not_older
 from edge.bundle.manifest import read_manifest
 from edge.bundle.reader import Bundle
 from edge.bundle.signing import TrustedKeys
@@ -126,9 +128,16 @@ def _fsync_tree(root: Path) -> None:
 
 
 def _read_pointer(root: Path) -> tuple[str | None, list[str]]:
+    active, previous, _ = _read_state(root)
+    return active, previous
+
+
+def _read_state(root: Path) -> tuple[str | None, list[str], int]:
+    """``(active, previous, newest_version)``: the pointer, and the highest bundle version this
+    store ever installed (the floor below which an install is a downgrade)."""
     path = root / POINTER
     if not path.exists():
-        return None, []
+        return None, [], 0
     try:
         if path.stat().st_size > 1 << 20:
             raise ValueError("larger than 1 MiB")
@@ -140,11 +149,14 @@ def _read_pointer(root: Path) -> tuple[str | None, list[str]]:
             raise ValueError(f"bad active id {active!r}")
         if not isinstance(previous, list) or not all(isinstance(p, str) and _ID.fullmatch(p) for p in previous):
             raise ValueError(f"bad previous ids {previous!r}")
+        newest = state.get("newest_version", 0)  # absent in pointers written before versions
+        if isinstance(newest, bool) or not isinstance(newest, int) or newest < 0:
+            raise ValueError(f"bad newest_version {newest!r}")
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: deeply nested JSON
         raise BundleError(
             f"{path}: store pointer is unreadable ({exc}); delete it and install a bundle again with `edgerec bundle install`"
         ) from None
-    return active, previous
+    return active, previous, newest
 
 
 def bundle_id(folder: Path, manifest: dict[str, Any]) -> str:
@@ -258,8 +270,12 @@ class BundleStore:
 
     # -- changing ------------------------------------------------------------------------------
 
-    def install(self, source: str | Path) -> InstalledBundle:
+    def install(self, source: str | Path, allow_downgrade: bool = False) -> InstalledBundle:
         """Install a bundle from a ``.tar`` archive or a bundle folder and make it active.
+
+        Freshness (:mod:`edge.bundle.freshness`): an expired bundle is refused, and so is one
+        whose signed ``bundle_version`` is below the newest this store has installed, unless
+        ``allow_downgrade``.
 
         Unpacks into ``bundles/.staging-XXXX``, verifies (signature when keys are set or one is
         required, manifest, format version, FeatureSpec hash, sha256 and size of every file), runs :func:`smoke_query`, and only then switches
@@ -274,7 +290,7 @@ class BundleStore:
         """
         source = Path(source)
         with self._locked():
-            active, previous = _read_pointer(self.root)
+            active, previous, newest = _read_state(self.root)
             was = f"the active bundle {active} is unchanged" if active else "nothing is installed"
             staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.bundles_dir))
             try:
@@ -289,6 +305,9 @@ class BundleStore:
                     _fsync_tree(staging)
                     _phase("unpacked")
                     bundle = self._open(staging)
+                    check_not_expired(bundle.manifest, str(source))
+                    check_not_older(bundle.manifest, newest, str(source), allow_downgrade)
+                    version = bundle_version(bundle.manifest)
                     smoke_query(bundle, self.backends, self.threads)
                     new = bundle_id(staging, bundle.manifest)
                     del bundle  # drop the memory map before the folder is renamed
@@ -315,12 +334,12 @@ class BundleStore:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
             chain = [i for i in ([active] if active else []) + previous if i != new][: self.keep]
-            self._write_pointer(new, chain)
+            self._write_pointer(new, chain, max(newest, version) if not allow_downgrade else version)
             try:
                 self._open(self.current())
             except BundleError as exc:
                 # The pointer before the switch named the last good bundle: put it back.
-                self._write_pointer(active, previous)
+                self._write_pointer(active, previous, newest)
                 self._clean()
                 raise BundleError(f"{source}: bundle {new} failed to load after the switch ({exc}); rolled back, {was}") from None
             _phase("switched")
@@ -343,7 +362,7 @@ class BundleStore:
     # -- internals -----------------------------------------------------------------------------
 
     def _rollback_locked(self) -> InstalledBundle:
-        active, previous = _read_pointer(self.root)
+        active, previous, newest = _read_state(self.root)
         if active is None:
             raise BundleError(f"{self.root}: nothing is installed, so there is nothing to roll back")
         if not previous:
@@ -351,11 +370,16 @@ class BundleStore:
         reasons = []
         for i, pid in enumerate(previous):
             try:
-                smoke_query(self._open(self.bundles_dir / pid), self.backends, self.threads)
+                # Today's keys and revocations (self._open), and no bundle past its expiry.
+                bundle = self._open(self.bundles_dir / pid)
+                check_not_expired(bundle.manifest, pid)
+                smoke_query(bundle, self.backends, self.threads)
             except BundleError as exc:
                 reasons.append(f"{pid}: {exc}")
                 continue
-            self._write_pointer(pid, previous[i + 1 :])
+            # Rolling back is the operator's explicit downgrade: the floor follows it, so the
+            # bundle rolled away from may be installed again.
+            self._write_pointer(pid, previous[i + 1 :], bundle_version(bundle.manifest))
             self._clean()
             return self._entry(pid, True)
         raise BundleError(f"{self.root}: no previous bundle verifies ({'; '.join(reasons)}); {active} stays active")
@@ -378,13 +402,14 @@ class BundleStore:
             created = None
         return InstalledBundle(bid, path, created if isinstance(created, str) else None, active, (path / MANIFEST).is_file())
 
-    def _write_pointer(self, active: str | None, previous: list[str]) -> None:
+    def _write_pointer(self, active: str | None, previous: list[str], newest_version: int) -> None:
         # Not edge.atomic.atomic_file: that picks a random temporary name and replaces at once,
         # while the store needs the fixed name '.current.tmp' (a killed install's leftover that
         # _clean removes) and the test phases 'pointer-written' / 'pointer-replaced' between the
         # fsynced write and the replace. Same rule otherwise: write, fsync, replace, fsync_dir.
         tmp = self.root / f".{POINTER}.tmp"
-        data = json.dumps({"format": STORE_FORMAT, "version": STORE_VERSION, "active": active, "previous": previous}, indent=1)
+        data = json.dumps({"format": STORE_FORMAT, "version": STORE_VERSION, "active": active, "previous": previous,
+                           "newest_version": newest_version}, indent=1)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
         try:
             write_all(fd, data.encode("utf-8"))

@@ -47,7 +47,7 @@ def _cmd_install(args: argparse.Namespace) -> int:
 
     store = BundleStore(args.store, keep=args.keep, **_trust(args))
     before = store.history()
-    entry = store.install(args.source)
+    entry = store.install(args.source, allow_downgrade=args.allow_downgrade)
     if before and before[0].id == entry.id:
         print(f"unchanged: {entry.id} is already the active bundle in {args.store}")
         return 0
@@ -60,7 +60,7 @@ def _cmd_install(args: argparse.Namespace) -> int:
 def _cmd_rollback(args: argparse.Namespace) -> int:
     from edge.bundle.store import BundleStore
 
-    store = BundleStore(args.store, create=False)
+    store = BundleStore(args.store, create=False, **_trust(args))
     before = store.history()
     entry = store.rollback()
     print(f"rolled back: {entry.id} (created {entry.created_at}) is active again; {before[0].id} was removed")
@@ -105,13 +105,17 @@ def register(sub: "argparse._SubParsersAction") -> None:
     v.add_argument("source", help="bundle archive (<bundle>.tar, as export writes it) or bundle folder")
     v.add_argument("--store", required=True, help="bundle store folder (created when missing); pass it as --bundle to the other commands")
     v.add_argument("--keep", type=int, default=2, help="previous bundles to keep for rollback (default 2)")
+    v.add_argument("--allow-downgrade", action="store_true",
+                   help="install a bundle whose signed version is below the newest this store installed (refused by "
+                        "default: a replayed old bundle); an expired bundle is refused either way")
     _trust_args(v)
     v.set_defaults(func=_cmd_install)
     v = bsub.add_parser(
         "rollback", help="switch back to the previous bundle",
-        description="Make the previous installed bundle active again (the newest one that still verifies and answers a "
-                    "smoke query) and remove the one that was active.")
+        description="Make the previous installed bundle active again (the newest one that still verifies under today's "
+                    "trusted keys and revocations, has not expired and answers a smoke query) and remove the one that was active.")
     v.add_argument("--store", required=True, help="bundle store folder")
+    _trust_args(v)
     v.set_defaults(func=_cmd_rollback)
     v = bsub.add_parser("list", help="list a store's installed bundles",
                         description="List the active bundle, then the previous ones in rollback order.")
