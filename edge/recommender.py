@@ -349,7 +349,8 @@ class Recommender:
                 "bundle": {"id": bundle_id(b.root, b.manifest), "created_at": b.manifest.get("created_at"),
                            "items": len(b.items), "embedding_dim": b.embedding_dim},
                 "backend": self.interest.backend,
-                "history": {"path": str(self.history.path), "recovered_from": str(recovered) if recovered else None}}
+                "history": {"path": str(self.history.path), "recovered_from": str(recovered) if recovered else None,
+                            "salvaged": dict(self.history.salvaged)}}
 
 
 def _json_string(body: str) -> str | None:

@@ -9,7 +9,9 @@ fresh file and recommendations start cold.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -132,3 +134,61 @@ def _move_no_clobber(src: Path, dst: Path) -> None:
         os.rename(src, dst)
         return
     os.unlink(src)
+
+
+def salvage_household(damaged: Path, conn: sqlite3.Connection) -> dict[str, int]:
+    """Copy what the household set up (profiles with their age limits, settings such as the
+    blocked items) from a damaged file, moved aside, into the fresh one ``conn`` writes to;
+    events are not copied (their pages are the likeliest damage, and a wrong event is worse than
+    none). Rows SQLite can still read are kept, one table at a time, so a damaged ``events``
+    table does not cost the kid's age limit.
+
+    :returns: rows salvaged per table (``profiles``, ``settings``); 0 where nothing was readable.
+    """
+    got = {"profiles": 0, "settings": 0}
+    # Read from a scratch copy, so the moved-aside files stay byte for byte as found. A file
+    # cut short is extended (sparsely, with zeros) to the size its header claims: SQLite
+    # refuses a file shorter than its header says even where the pages asked for are intact.
+    fd, scratch = tempfile.mkstemp(prefix=".salvage-", dir=damaged.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(damaged, scratch)
+        with open(scratch, "rb") as fh:
+            head = fh.read(100)
+        page = int.from_bytes(head[16:18], "big") if len(head) == 100 else 0
+        page = 65536 if page == 1 else page
+        claimed = page * int.from_bytes(head[28:32], "big") if len(head) == 100 else 0
+        if page in {1 << k for k in range(9, 17)} and os.path.getsize(scratch) < claimed <= 4 * os.path.getsize(scratch) + (64 << 20):
+            os.truncate(scratch, claimed)
+        # immutable: no locks, no -wal or -shm of the scratch copy created or read.
+        old = sqlite3.connect(f"file:{scratch}?mode=ro&immutable=1", uri=True, timeout=1.0)
+    except (OSError, sqlite3.Error):
+        os.unlink(scratch)
+        return got
+    try:
+        try:
+            rows = old.execute("SELECT profile, created_at, age_limit, is_guest FROM profiles").fetchall()
+        except sqlite3.Error:
+            rows = []
+        for profile, created, age, guest in rows:
+            if not isinstance(profile, str) or not profile:
+                continue
+            age = age if isinstance(age, int) and not isinstance(age, bool) else None
+            created = float(created) if isinstance(created, (int, float)) else 0.0
+            cur = conn.execute("INSERT INTO profiles (profile, created_at, age_limit, is_guest) VALUES (?, ?, ?, ?) "
+                               "ON CONFLICT (profile) DO UPDATE SET age_limit = excluded.age_limit",
+                               [profile, created, age, 1 if guest else 0])
+            got["profiles"] += cur.rowcount > 0
+        try:
+            rows = old.execute("SELECT profile, key, value FROM settings WHERE key != 'schema_version'").fetchall()
+        except sqlite3.Error:
+            rows = []
+        known = {r[0] for r in conn.execute("SELECT profile FROM profiles")} | {""}
+        for profile, key, value in rows:
+            if isinstance(profile, str) and profile in known and isinstance(key, str) and isinstance(value, str):
+                conn.execute("INSERT OR REPLACE INTO settings (profile, key, value) VALUES (?, ?, ?)", [profile, key, value])
+                got["settings"] += 1
+    finally:
+        old.close()
+        os.unlink(scratch)
+    return got

@@ -34,7 +34,7 @@ from edge.history.events import (
 )
 from edge.history.local_items import LOCAL_ITEM_KINDS, MAX_TITLE_LEN, LocalItem, decode_embedding, encode_embedding
 from edge.history.migrations import readable_version, schema_version, upgrade
-from edge.history.recovery import Corrupt, check_existing, is_corruption, move_aside
+from edge.history.recovery import Corrupt, check_existing, is_corruption, move_aside, salvage_household
 from edge.history.schema import GUEST_PROFILE, HOUSEHOLD, VERSION_KEY
 
 log = logging.getLogger("edge.history")
@@ -135,6 +135,8 @@ class HistoryStore:
         self.max_age_days = None if max_age_days is None else check_number("max_age_days", max_age_days, 1e-6, 1e6)
         #: Where the damaged file was moved when this store had to start fresh, else None.
         self.recovered_from: Path | None = None
+        #: Rows copied from the damaged file into the fresh one (profiles, settings), when recovered.
+        self.salvaged: dict[str, int] = {}
         self._lock = threading.RLock()
         self._closed = False
         try:
@@ -154,6 +156,14 @@ class HistoryStore:
                 self.db = self._connect()
             except Corrupt as again:
                 raise HistoryError(f"{self.path}: a fresh history database is reported damaged too ({again}); check the storage") from None
+            # Profiles, age limits and settings come back where the damaged file still reads:
+            # a kid's profile must not return without its age limit.
+            try:
+                with self._write("salvage profiles and settings") as conn:
+                    self.salvaged = salvage_household(self.recovered_from, conn)
+            except HistoryError as exc:
+                log.warning("nothing salvaged from %s: %s", self.recovered_from, exc)
+            log.warning("salvaged %s from %s", self.salvaged, self.recovered_from)
 
     # -- opening -----------------------------------------------------------------------------
 
