@@ -149,8 +149,11 @@ def salvage_household(damaged: Path, conn: sqlite3.Connection) -> dict[str, int]
     # Read from a scratch copy, so the moved-aside files stay byte for byte as found. A file
     # cut short is extended (sparsely, with zeros) to the size its header claims: SQLite
     # refuses a file shorter than its header says even where the pages asked for are intact.
-    fd, scratch = tempfile.mkstemp(prefix=".salvage-", dir=damaged.parent)
-    os.close(fd)
+    try:
+        fd, scratch = tempfile.mkstemp(prefix=".salvage-", dir=damaged.parent)
+        os.close(fd)
+    except OSError:
+        return got
     try:
         shutil.copyfile(damaged, scratch)
         with open(scratch, "rb") as fh:
@@ -162,29 +165,29 @@ def salvage_household(damaged: Path, conn: sqlite3.Connection) -> dict[str, int]
             os.truncate(scratch, claimed)
         # immutable: no locks, no -wal or -shm of the scratch copy created or read.
         old = sqlite3.connect(f"file:{scratch}?mode=ro&immutable=1", uri=True, timeout=1.0)
-    except (OSError, sqlite3.Error):
+    except (OSError, sqlite3.Error, ValueError):
         os.unlink(scratch)
         return got
-    try:
+
+    def rows(sql: str) -> list[tuple]:
+        # A damaged file fails in any way SQLite can: errors, or messages that are not UTF-8.
         try:
-            rows = old.execute("SELECT profile, created_at, age_limit, is_guest FROM profiles").fetchall()
-        except sqlite3.Error:
-            rows = []
-        for profile, created, age, guest in rows:
+            return old.execute(sql).fetchall()
+        except (sqlite3.Error, ValueError, MemoryError, RecursionError):
+            return []
+
+    try:
+        for profile, created, age, guest in rows("SELECT profile, created_at, age_limit, is_guest FROM profiles"):
             if not isinstance(profile, str) or not profile:
                 continue
-            age = age if isinstance(age, int) and not isinstance(age, bool) else None
-            created = float(created) if isinstance(created, (int, float)) else 0.0
+            age = age if isinstance(age, int) and 0 <= age <= 120 else None
+            created = float(created) if isinstance(created, (int, float)) and created == created else 0.0
             cur = conn.execute("INSERT INTO profiles (profile, created_at, age_limit, is_guest) VALUES (?, ?, ?, ?) "
                                "ON CONFLICT (profile) DO UPDATE SET age_limit = excluded.age_limit",
                                [profile, created, age, 1 if guest else 0])
             got["profiles"] += cur.rowcount > 0
-        try:
-            rows = old.execute("SELECT profile, key, value FROM settings WHERE key != 'schema_version'").fetchall()
-        except sqlite3.Error:
-            rows = []
         known = {r[0] for r in conn.execute("SELECT profile FROM profiles")} | {""}
-        for profile, key, value in rows:
+        for profile, key, value in rows("SELECT profile, key, value FROM settings WHERE key != 'schema_version'"):
             if isinstance(profile, str) and profile in known and isinstance(key, str) and isinstance(value, str):
                 conn.execute("INSERT OR REPLACE INTO settings (profile, key, value) VALUES (?, ?, ?)", [profile, key, value])
                 got["settings"] += 1
