@@ -158,7 +158,7 @@ def test_profile_block_export_forget_and_health(service, rec):
     b = rec.bundle
     assert health["bundle"]["items"] == len(b.items) and health["bundle"]["created_at"] == b.manifest["created_at"]
     assert health["backend"] == "onnx" and health["bundle"]["id"] == bundle_id(b.root, b.manifest)
-    assert health["history"] == {"path": str(rec.history.path), "recovered_from": None} and health["uptime_s"] >= 0
+    assert health["history"] == {"path": str(rec.history.path), "recovered_from": None, "salvaged": {}} and health["uptime_s"] >= 0
     c.close()
 
 
