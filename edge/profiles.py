@@ -23,6 +23,7 @@ Every problem raises :class:`~edge.errors.ProfileError` naming the file and the 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -340,6 +341,21 @@ def parse_profile(path: str | Path, text: str) -> DeviceProfile:
 def list_profiles() -> list[str]:
     """Names of the shipped profiles, sorted."""
     return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+
+
+#: The environment variable a device image sets to its profile (a shipped name or a .toml path),
+#: so every entry point (facade, CLI, service) applies the same trust policy and limits when the
+#: caller names none.
+DEVICE_PROFILE_ENV = "EDGEREC_DEVICE_PROFILE"
+
+
+def default_device_profile() -> DeviceProfile | None:
+    """The profile :data:`DEVICE_PROFILE_ENV` names, or None when it is unset or empty.
+
+    :raises ProfileError: it names an unknown profile or an invalid file.
+    """
+    name = os.environ.get(DEVICE_PROFILE_ENV, "").strip()
+    return load_profile(name) if name else None
 
 
 def load_profile(name_or_path: str | Path) -> DeviceProfile:

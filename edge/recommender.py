@@ -100,19 +100,25 @@ class Recommender:
         :param bundle: a bundle folder, or a bundle store root (see :mod:`edge.bundle.store`),
             meaning the store's active bundle.
         :param profile: the default profile for calls that name none.
-        :param device_profile: a :class:`~edge.profiles.DeviceProfile`; its threads, backend
-            order, SQLite mode and history window replace ``backends``/``threads`` and the
-            store's defaults, after the bundle is checked against it. Its ``[security]``
-            section decides which bundle signatures are accepted and whether one is required.
+        :param device_profile: a :class:`~edge.profiles.DeviceProfile` (default: the device's
+            own, ``EDGEREC_DEVICE_PROFILE``); its threads, backend order, SQLite mode and
+            history window replace ``backends``/``threads`` and the store's defaults, after the
+            bundle is checked against it. Its ``[security]`` section decides which bundle
+            signatures are accepted and whether one is required; a bundle store's recorded
+            policy (:func:`edge.bundle.store.store_trust`) applies as well.
         :raises BundleError: the bundle fails verification (or its signature, when the
             profile names trusted keys or requires signatures).
         :raises ProfileError: the bundle conflicts with ``device_profile`` (naming the field).
         :raises HistoryError: the database cannot be opened.
         :raises BackendError: no backend can run the bundle's models.
         """
-        from edge.bundle.store import resolve_bundle
+        from edge.bundle.store import POINTER, resolve_bundle, store_trust
+        from edge.profiles import default_device_profile
 
+        device_profile = device_profile if device_profile is not None else default_device_profile()
         trust = device_profile.bundle_options() if device_profile is not None else {}
+        if (Path(bundle) / POINTER).is_file():  # a store: its recorded policy applies too
+            trust = store_trust(bundle, **trust)
         b = Bundle.open(resolve_bundle(bundle), **trust)
         if device_profile is None:
             return cls(b, HistoryStore(db), backends, threads, ranking, profile)

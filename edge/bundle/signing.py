@@ -31,6 +31,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import re
 import stat
 from dataclasses import dataclass, field
@@ -124,10 +125,12 @@ class TrustedKeys:
         if not folder.is_dir():
             raise BundleError(f"{folder}: trusted keys folder not found; create it with the publishers' *.pub keys "
                               "(security.trusted_keys_dir of the device profile, or --trusted-keys)")
+        _check_owner_and_mode(folder)
         keys: dict[str, Any] = {}
         names: dict[str, str] = {}
         by_name: dict[str, str] = {}
         for path in sorted(folder.glob("*.pub")):
+            _check_owner_and_mode(path)
             key, kid = load_public_key(path)
             keys[kid] = key
             names.setdefault(kid, path.name)
@@ -137,6 +140,7 @@ class TrustedKeys:
         revoked: set[str] = set()
         rpath = folder / REVOKED
         if rpath.exists():
+            _check_owner_and_mode(rpath)
             try:
                 lines = rpath.read_text(encoding="utf-8").splitlines()
             except (OSError, UnicodeDecodeError) as exc:
@@ -157,6 +161,26 @@ class TrustedKeys:
     def usable(self) -> list[str]:
         """Key ids that are trusted and not revoked, sorted."""
         return sorted(set(self.keys) - self.revoked)
+
+
+def _check_owner_and_mode(path: Path) -> None:
+    """Whoever can write the trusted keys can sign bundles: the folder, its keys and
+    ``revoked.txt`` must belong to root or to this user and be writable by no one else.
+
+    :raises BundleError: naming the path and the ``chmod``/``chown`` that fixes it.
+    """
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        raise BundleError(f"{path}: cannot check the trusted keys ({exc})") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise BundleError(f"{path}: a symbolic link in the trusted keys; replace it with the file itself")
+    if st.st_mode & 0o022:
+        raise BundleError(f"{path}: writable by group or others (mode {stat.S_IMODE(st.st_mode):o}), so anyone could add a "
+                          f"signing key; run `chmod go-w {path}`")
+    if st.st_uid not in (0, os.geteuid()):
+        raise BundleError(f"{path}: owned by uid {st.st_uid}, neither root nor this user ({os.geteuid()}); "
+                          f"run `chown {os.geteuid()} {path}` or install the keys as root")
 
 
 def read_signature(bundle_root: str | Path) -> dict[str, Any] | None:

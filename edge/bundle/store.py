@@ -3,6 +3,7 @@
 A bundle store is a folder::
 
     root/
+      trust.json             the trust policy the store was set up with (never loosened)
       current                JSON pointer: {"active": ID, "previous": [ID, ...], "newest_version": N},
                              previous newest first; N the highest bundle version installed
       .lock                  held (flock) while installing, rolling back or cleaning up
@@ -47,7 +48,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from edge.atomic import fsync_dir
+from edge.atomic import atomic_write, fsync_dir
 from edge.backends import BACKENDS
 from edge.bundle.archive import InstallLimits, copy_bundle_folder, unpack_archive, write_all
 from edge.bundle.format import MANIFEST, sha256_file
@@ -59,10 +60,12 @@ from edge.bundle.smoke import smoke_query
 from edge.errors import BundleError
 from edge.features.spec import FeatureSpec
 
-__all__ = ["BundleStore", "InstalledBundle", "InstallLimits", "resolve_bundle", "bundle_id"]
+__all__ = ["BundleStore", "InstalledBundle", "InstallLimits", "resolve_bundle", "bundle_id", "store_trust"]
 
 POINTER = "current"
 BUNDLES = "bundles"
+TRUST = "trust.json"
+TRUST_FORMAT = "edgerec-store-trust"
 STORE_FORMAT = "edgerec-store"
 STORE_VERSION = 1
 _ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,79}")
@@ -159,6 +162,53 @@ def _read_state(root: Path) -> tuple[str | None, list[str], int]:
     return active, previous, newest
 
 
+def store_trust(root: str | Path, trusted_keys: TrustedKeys | None = None, require_signature: bool = False) -> dict[str, Any]:
+    """The trust policy for a store: the caller's, made at least as strict as the one the store
+    recorded (``trust.json``, written when a store is opened with trusted keys or a signature
+    requirement). So a store set up by a profile that requires signatures keeps requiring them
+    from every entry point, with or without that profile; a policy is never loosened.
+
+    :returns: keyword arguments for :meth:`Bundle.open` (``trusted_keys``, ``require_signature``).
+    :raises BundleError: the recorded policy is unreadable, or its keys folder is unusable.
+    """
+    path = Path(root) / TRUST
+    recorded: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            if path.stat().st_size > 1 << 16:
+                raise ValueError("larger than 64 KiB")
+            recorded = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(recorded, dict) or recorded.get("format") != TRUST_FORMAT:
+                raise ValueError(f"expected format {TRUST_FORMAT!r}")
+            if not isinstance(recorded.get("require_signature"), bool) or not isinstance(recorded.get("trusted_keys_dir"), (str, type(None))):
+                raise ValueError("bad fields")
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # Unreadable is not "no policy": refuse rather than fall back to accepting anything.
+            raise BundleError(f"{path}: the store's trust policy is unreadable ({exc}); restore it or reinstall with "
+                              "--device-profile / --trusted-keys") from None
+    keys = trusted_keys
+    if keys is None and recorded.get("trusted_keys_dir"):
+        keys = TrustedKeys.from_dir(recorded["trusted_keys_dir"])
+    return {"trusted_keys": keys, "require_signature": bool(require_signature or recorded.get("require_signature"))}
+
+
+def _record_trust(root: Path, trust: dict[str, Any]) -> None:
+    keys: TrustedKeys | None = trust["trusted_keys"]
+    if keys is None and not trust["require_signature"]:
+        return
+    doc = {"format": TRUST_FORMAT, "require_signature": trust["require_signature"], "trusted_keys_dir": keys.source if keys else None}
+    path = root / TRUST
+    try:
+        if path.is_file() and json.loads(path.read_text(encoding="utf-8")) == doc:
+            return
+    except (OSError, ValueError):
+        pass
+    try:
+        atomic_write(path, json.dumps(doc, indent=1))
+    except OSError:
+        pass  # a read-only store is only read; the policy given is applied all the same
+
+
 def bundle_id(folder: Path, manifest: dict[str, Any]) -> str:
     """The store id of a verified bundle folder: creation time and a content hash."""
     try:
@@ -220,7 +270,6 @@ class BundleStore:
         self.threads = threads
         self.device_spec = device_spec
         self.lock_timeout_s = lock_timeout_s
-        self.trusted_keys, self.require_signature = trusted_keys, require_signature
         self.bundles_dir = self.root / BUNDLES
         if not self.bundles_dir.is_dir():
             if not create:
@@ -229,6 +278,9 @@ class BundleStore:
                 self.bundles_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise BundleError(f"{self.root}: cannot create the bundle store ({exc})") from None
+        trust = store_trust(self.root, trusted_keys, require_signature)
+        self.trusted_keys, self.require_signature = trust["trusted_keys"], trust["require_signature"]
+        _record_trust(self.root, trust)
         with self._locked(wait=False) as held:
             if held:
                 self._clean()

@@ -29,15 +29,14 @@ def device_profile_arg(p: argparse.ArgumentParser, required: bool = False, help:
 
 
 def load_device_profile(name: str | None) -> "DeviceProfile | None":
-    """The device profile named by ``--device-profile``, or None when none was given.
+    """The device profile named by ``--device-profile``; without one, the device's own
+    (``EDGEREC_DEVICE_PROFILE``, :func:`edge.profiles.default_device_profile`), else None.
 
     :raises ProfileError: an unknown name or an invalid file.
     """
-    if name is None:
-        return None
-    from edge.profiles import load_profile
+    from edge.profiles import default_device_profile, load_profile
 
-    return load_profile(name)
+    return load_profile(name) if name is not None else default_device_profile()
 
 
 def recommender_args(p: argparse.ArgumentParser) -> None:

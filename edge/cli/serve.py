@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from edge.cli.common import DEVICE_PROFILE_HELP, device_profile_arg
+from edge.cli.common import DEVICE_PROFILE_HELP, device_profile_arg, load_device_profile
 
 if TYPE_CHECKING:
     from edge.profiles import DeviceProfile
@@ -42,11 +42,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     unknown = [b for b in backends if b not in BACKENDS]
     if not backends or unknown:
         raise EdgeError(f"--backends {args.backends!r}; expected a comma-separated list of {list(BACKENDS)}")
-    device = None
-    if args.device_profile is not None:
-        from edge.profiles import load_profile
-
-        device = load_profile(args.device_profile)
+    device = load_device_profile(args.device_profile)
     limits = request_limits(args, device)
     logging.basicConfig(level=logging.INFO, format="edgerec serve: %(levelname)s: %(message)s")
     rec = Recommender.open(args.bundle, args.db, backends=backends, threads=args.threads, device_profile=device)
