@@ -185,8 +185,10 @@ def _cmd_export_keygen(args: argparse.Namespace) -> int:
 
     try:
         key = generate_key(args.out_prefix)
-    except FileExistsError as exc:
+    except (FileExistsError, ValueError) as exc:
         raise EdgeError(str(exc)) from None
+    except OSError as exc:
+        raise EdgeError(f"cannot write the key pair at {args.out_prefix} ({exc.strerror or exc})") from None
     print(f"key {key.key_id}\n  private: {key.private_path} (mode 0600, keep it secret)\n  public:  {key.public_path} "
           "(copy into each device's trusted keys folder)")
     return 0

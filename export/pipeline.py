@@ -36,6 +36,7 @@ from edge.backends import load_model
 from edge.context import context_matrix
 from edge.contract.inputs import INTEREST_INPUTS, FUSION_INPUTS, interest_feed
 from edge.contract.int8 import dequantize_rows, quantize_rows
+from edge.errors import DataError
 from edge.bundle.archive import pack_archive
 from export.bundle import (
     popularity_priors,
@@ -59,6 +60,10 @@ from export.sequences import student_examples, user_events
 from export.train import teacher_user_vectors, train_teacher
 
 PARITY_TOLERANCE = 0.99
+
+
+class StageOrderError(DataError):
+    """A stage ran before the stage whose output it needs (its message names that stage)."""
 # Fixed-shape TFLite models run one row at a time, so their parity sample is smaller.
 TFLITE_PARITY_ROWS = 64
 PARITY_ROWS = 256
@@ -134,7 +139,7 @@ class Work:
     def need(self, name: str, stage: str) -> Path:
         p = self.path(name)
         if not p.exists():
-            raise FileNotFoundError(f"{p} is missing: run the '{stage}' stage first")
+            raise StageOrderError(f"{p} is missing: run the '{stage}' stage first (edgerec pipeline {stage} --work {self.dir})")
         return p
 
 
@@ -263,7 +268,7 @@ def stage_bundle(w: Work, out: str | Path) -> Path:
     """Write the verified bundle folder from the int8 students and the teacher's catalogue, and
     the same bundle as one archive, ``<out>.tar``, for shipping to devices."""
     if "quality" not in w.report:
-        raise FileNotFoundError(f"{w.report_path} has no quality section: run the 'quantize' stage first")
+        raise StageOrderError(f"{w.report_path} has no quality section: run the 'quantize' stage first (edgerec pipeline quantize --work {w.dir})")
     table = np.load(w.need("teacher_items.npy", "train"))
     models = {name: {b: w.need(f"models/{name}.int8.{ext}", "quantize") for b, ext in (("onnx", "onnx"), ("tflite", "tflite"))}
               for name in ("interest", "fusion")}
@@ -324,4 +329,4 @@ def build(ds: Dataset, out: str | Path, work: str | Path, cfg: BuildConfig | Non
 
 
 __all__ = ["BuildResult", "Work", "build", "stage_train", "stage_distill", "stage_quantize", "stage_bundle",
-           "stage_cold", "ParityError", "EvalReport", "PARITY_TOLERANCE"]
+           "stage_cold", "ParityError", "StageOrderError", "EvalReport", "PARITY_TOLERANCE"]

@@ -39,6 +39,7 @@ def generate_key(path: str | Path) -> GeneratedKey:
     :param path: the output prefix, e.g. ``keys/2026-a``.
     :returns: the files written and the key id.
     :raises FileExistsError: either file exists already (keys are never overwritten).
+    :raises ValueError: an empty prefix or one naming a folder.
     """
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -46,6 +47,8 @@ def generate_key(path: str | Path) -> GeneratedKey:
     prefix = Path(path)
     if prefix.suffix == ".pem":
         prefix = prefix.with_suffix("")
+    if not prefix.name or str(path).endswith(("/", os.sep)) or prefix.is_dir():
+        raise ValueError(f"{str(path)!r} is not a key name; pass a path prefix such as keys/2026-a")
     private_path, public_path = prefix.with_name(prefix.name + ".pem"), prefix.with_name(prefix.name + ".pub")
     for p in (private_path, public_path):
         if p.exists():

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -140,13 +140,35 @@ def parse_timestamp(text: str) -> int:
     return int(value)
 
 
+def _records(reader: csv.DictReader, path: Path) -> Iterator[tuple[int, dict]]:
+    """``(line number, record)`` for each data row; text that is not UTF-8 or not CSV is a
+    :class:`DataError` naming the line."""
+    lineno = 1
+    rows = iter(reader)
+    while True:
+        try:
+            rec = next(rows)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            raise _err(path, lineno + 1, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8") from None
+        except csv.Error as exc:
+            raise _err(path, lineno + 1, None, f"not valid CSV ({exc})") from None
+        lineno += 1
+        yield lineno, rec
+
+
 def _open_csv(path: Path, required: Sequence[str], known: Sequence[str]) -> tuple[csv.DictReader, object]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     handle = open(path, newline="", encoding="utf-8-sig")
     reader = csv.DictReader(handle)
-    header = reader.fieldnames or []
+    try:
+        header = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        handle.close()
+        raise _err(path, 1, None, f"cannot read the header: not UTF-8 CSV text ({exc}); save the file as UTF-8 CSV") from None
     missing = [c for c in required if c not in header]
     if missing:
         handle.close()
@@ -170,7 +192,7 @@ def load_interactions(path: str | Path, known_items: set[str] | None = None) -> 
     reader, handle = _open_csv(path, INTERACTION_REQUIRED, INTERACTION_COLUMNS)
     rows = []
     with handle:  # type: ignore[attr-defined]
-        for lineno, rec in enumerate(reader, start=2):
+        for lineno, rec in _records(reader, path):
             if None in rec:
                 raise _err(path, lineno, None, f"row has more fields than the header ({len(reader.fieldnames or [])})")
             for col in INTERACTION_REQUIRED:
@@ -230,7 +252,7 @@ def load_items(path: str | Path, media_root: str | Path | None = None) -> list[I
     items: list[Item] = []
     seen: dict[str, int] = {}
     with handle:  # type: ignore[attr-defined]
-        for lineno, rec in enumerate(reader, start=2):
+        for lineno, rec in _records(reader, path):
             if None in rec:
                 raise _err(path, lineno, None, f"row has more fields than the header ({len(reader.fieldnames or [])})")
             item_id = (rec.get("item_id") or "").strip()
