@@ -117,7 +117,7 @@ class Recommender:
 
         device_profile = device_profile if device_profile is not None else default_device_profile()
         trust = device_profile.bundle_options() if device_profile is not None else {}
-        if (Path(bundle) / POINTER).is_file():  # a store: its recorded policy applies too
+        if _is_file(Path(bundle) / POINTER):  # a store: its recorded policy applies too
             trust = store_trust(bundle, **trust)
         b = Bundle.open(resolve_bundle(bundle), **trust)
         if device_profile is None:
@@ -364,3 +364,12 @@ def _json_string(body: str) -> str | None:
         return json.loads(f'"{body}"')
     except ValueError:
         return None
+
+
+def _is_file(path: Path) -> bool:
+    # Path.is_file raises PermissionError for a folder this user cannot enter; resolve_bundle
+    # then reports the folder as unreadable.
+    try:
+        return path.is_file()
+    except OSError:
+        return False

@@ -107,6 +107,10 @@ def resolve_bundle(path: str | Path) -> Path:
     :raises BundleError: ``path`` is neither, or the store has no valid active bundle.
     """
     path = Path(path)
+    try:
+        os.listdir(path)
+    except OSError as exc:
+        raise BundleError(f"{path}: cannot read the bundle folder or store ({exc.strerror or exc}); check the path and its permissions") from None
     if (path / MANIFEST).is_file():
         return path
     if (path / POINTER).is_file() or (path / BUNDLES).is_dir():

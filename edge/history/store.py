@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ContextManager, Iterable, Iterator, Sequence
+from urllib.parse import quote
 
 import numpy as np
 import sqlite_utils
@@ -35,7 +37,7 @@ from edge.history.events import (
 from edge.history.local_items import LOCAL_ITEM_KINDS, MAX_TITLE_LEN, LocalItem, decode_embedding, encode_embedding
 from edge.history.migrations import readable_version, schema_version, upgrade
 from edge.history.recovery import Corrupt, check_existing, is_corruption, move_aside, salvage_household
-from edge.history.schema import GUEST_PROFILE, HOUSEHOLD, VERSION_KEY
+from edge.history.schema import GUEST_PROFILE, HOUSEHOLD, SCHEMA_VERSION, VERSION_KEY
 
 log = logging.getLogger("edge.history")
 
@@ -105,6 +107,9 @@ class HistoryStore:
         oldest go first.
     :param max_age_days: events older than this are deleted (``None``: kept).
     :param recover: move a damaged file aside and start fresh (``True``) or raise.
+    :param read_only: open for reading only; by default when the file or its folder is not
+        writable (a read-only mount, another user's file), so recommendations still use the
+        history while every write raises :class:`HistoryError` saying why.
     :raises HistoryError: a bad parameter, a folder that does not exist, a file that cannot
         be opened, a damaged file with ``recover=False``, a file of another application or
         of a newer edgerec.
@@ -118,8 +123,12 @@ class HistoryStore:
         max_events_per_profile: int | None = DEFAULT_MAX_EVENTS_PER_PROFILE,
         max_age_days: float | None = None,
         recover: bool = True,
+        read_only: bool | None = None,
     ) -> None:
         self.path = Path(path)
+        #: Opened for reading only (the file or its folder is not writable, e.g. a read-only
+        #: mount): recommendations work from the history as it is; every write raises.
+        self.read_only = _cannot_write(self.path) if read_only is None else bool(read_only)
         if not isinstance(synchronous, str) or synchronous.upper() not in SYNCHRONOUS_MODES:
             raise HistoryError(
                 f"synchronous={synchronous!r}; expected one of {list(SYNCHRONOUS_MODES)} "
@@ -173,6 +182,8 @@ class HistoryStore:
             raise HistoryError(f"{p} is a folder; pass a file path such as {p / 'history.db'}")
         if not p.parent.is_dir():
             raise HistoryError(f"{p.parent} does not exist; create the folder first")
+        if self.read_only:
+            return self._connect_read_only()
         if p.exists() and (p.stat().st_size > 0 or Path(f"{p}-wal").exists()):
             try:
                 # Read-only checks first: a damaged, foreign or newer file must not be modified
@@ -202,6 +213,41 @@ class HistoryStore:
                     raise Corrupt(str(exc)) from None
                 raise HistoryError(f"{p}: cannot open the history database ({exc}); check its permissions and free space") from None
             raise
+
+    def _open_uri(self, uri: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+        return conn
+
+    def _connect_read_only(self) -> sqlite_utils.Database:
+        p = self.path
+        if not p.is_file():
+            raise HistoryError(f"{p}: no history database, and its folder is not writable to create one; fix the permissions")
+        conn = None
+        try:
+            try:
+                conn = self._open_uri(f"file:{quote(str(p.resolve()))}?mode=ro")
+                found = readable_version(conn)
+            except sqlite3.OperationalError:
+                # A WAL file with no -shm beside it in a folder we cannot write: SQLite cannot
+                # share it, so read the file as it is (no writer can change it either).
+                if conn is not None:
+                    conn.close()
+                conn = self._open_uri(f"file:{quote(str(p.resolve()))}?mode=ro&immutable=1")
+                found = readable_version(conn)
+        except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
+            if is_corruption(exc):
+                raise HistoryError(f"{p}: the history database is damaged ({exc}) and read-only, so it cannot be moved aside; "
+                                   "fix the permissions or move it by hand") from None
+            raise HistoryError(f"{p}: cannot open the read-only history database ({exc}); check its permissions") from None
+        if found != SCHEMA_VERSION:
+            conn.close()
+            raise HistoryError(f"{p}: the read-only history has schema version {found}, this edgerec reads {SCHEMA_VERSION} "
+                               "after a migration it cannot write; make the file writable once")
+        log.warning("history database %s is read-only: recommendations use it as it is; recording fails", p)
+        return sqlite_utils.Database(conn)
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -234,6 +280,8 @@ class HistoryStore:
             hint = "the file is damaged; close and reopen the store to move it aside and start a fresh history"
         elif "locked" in msg or "busy" in msg:
             hint = f"another connection held the write lock for more than {self.busy_timeout_ms} ms: {outcome}; retry, or raise busy_timeout_ms"
+        elif self.read_only or "readonly" in msg:
+            hint = f"the history is read-only (file or folder not writable, or a read-only mount): {outcome}; fix the permissions to record"
         elif _is_write_failure(exc):
             # SQLITE_FULL (ENOSPC, a short write) or SQLITE_IOERR_* (EFBIG past a file-size
             # limit, a failing card): the transaction is rolled back and the store stays usable.
@@ -729,6 +777,13 @@ class HistoryStore:
             except OSError as exc:
                 raise HistoryError(f"cannot write the export to {path} ({exc}); check the folder and free space") from None
         return doc
+
+
+def _cannot_write(path: Path) -> bool:
+    # os.access also answers False on a read-only mount (EROFS); root passes mode bits.
+    if path.exists():
+        return not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK)
+    return path.parent.is_dir() and not os.access(path.parent, os.W_OK | os.X_OK)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
