@@ -18,6 +18,7 @@ from edge.context import Context
 from edge.contract.defaults import DEFAULT_K
 from edge.contract.events import NEGATIVE_KINDS
 from edge.errors import FeatureError, HistoryError
+from edge.features.media_path import check_media_path
 from edge.history import Event, HistoryStore
 from edge.history.store import Forgotten
 from edge.ranking import Int8Scorer, LocalCandidate, RankingConfig, Recommendation, UserState, negative_history, rank, user_vector
@@ -235,9 +236,7 @@ class Recommender:
                 raise FeatureError(f"frames of {source.nbytes} bytes; the device profile allows {self.limits.max_media_bytes} (limits.max_media_bytes)")
             frames, origin = source, hashlib.sha256(np.ascontiguousarray(source).tobytes()[:1 << 20]).hexdigest()
         else:
-            path = Path(source)
-            if not path.exists():
-                raise FeatureError(f"{path}: no such file or folder")
+            path = check_media_path(source)
             origin = str(path.resolve())
             if self.limits is not None:
                 _check_media_limits(path, path.suffix.lower() in AUDIO_SUFFIXES, self.limits)

@@ -598,3 +598,43 @@ def test_serve_command_prints_where_it_listens_and_stops_on_sigterm(device_bundl
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_strangers_on_loopback_http_cannot_drain_the_apps_budget(rec, short_dir):
+    """Issue 14 item 8: every local process and web page is 127.0.0.1, so the rate bucket
+    goes by the token, and requests without it are counted apart."""
+    svc = serve(rec, short_dir, http_port=0, limits=Limits(rate_per_s=0.001, burst=3, read_timeout_s=10))
+    address = svc.http_address
+    statuses = [http_post(address, "/v1/health", b"", {"Authorization": "Bearer wrong"})[0] for _ in range(6)]
+    assert statuses[:3] == [401, 401, 401] and statuses[3:] == [429, 429, 429]
+    auth = {"Authorization": f"Bearer {svc.token}"}
+    assert [http_post(address, "/v1/health", b"", auth)[0] for _ in range(4)] == [200, 200, 200, 429]
+    svc.stop()
+
+
+def test_http_connections_do_not_take_the_unix_sockets_slots(rec, short_dir):
+    svc = serve(rec, short_dir, http_port=0, limits=Limits(max_connections=1, rate_per_s=1000, burst=1000, read_timeout_s=10))
+    idle = socket.create_connection(svc.http_address, timeout=10)  # a web page holding a connection open
+    try:
+        deadline = time.monotonic() + 30
+        while not svc._conns and time.monotonic() < deadline:  # until the service counts it in
+            time.sleep(0.01)
+        assert len(svc._conns) == 1
+        c = Client(svc.socket_path, svc.token)
+        assert c.result("health")["backend"] == "onnx"
+        c.close()
+    finally:
+        idle.close()
+        svc.stop()
+
+
+def test_add_item_refuses_a_fifo_instead_of_blocking_the_worker(rec, short_dir, tmp_path):
+    fifo = tmp_path / "movie.wav"
+    os.mkfifo(fifo)
+    svc = serve(rec, short_dir)
+    c = Client(svc.socket_path, svc.token)
+    answer = c.call("add_item", source=str(fifo), title="stream", profile=None)
+    assert error_type(answer) == "FeatureError" and "FIFO" in answer["error"]["message"]
+    assert c.result("health")  # the worker is free
+    c.close()
+    svc.stop()

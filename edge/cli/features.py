@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from edge.errors import FeatureError
+from edge.features.media_path import check_media_path
 from edge.features.spec import FeatureSpec
 
 
@@ -28,6 +29,8 @@ def _read_text(source: str, literal: bool) -> str:
     if source == "-":
         return sys.stdin.read()
     path = Path(source)
+    if path.exists():
+        check_media_path(path, folder_ok=False)
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -47,6 +50,8 @@ def _cmd(args: argparse.Namespace) -> int:
     results = []
     for source in args.paths:
         start = time.perf_counter()
+        if args.modality != "text":
+            check_media_path(source, folder_ok=args.modality == "frames")
         if args.modality == "audio":
             vec = audio_features(source, spec)
         elif args.modality == "frames":

@@ -85,7 +85,7 @@ def response(status: int, body: bytes) -> bytes:
 
 async def handle_connection(svc: streams.Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Serve the one request of an HTTP connection."""
-    conn = svc._enter()
+    conn = svc._enter("http")
     timeout = svc.limits.read_timeout_s
     try:
         if conn is None:
@@ -145,12 +145,19 @@ async def _answer(svc: streams.Server, reader: asyncio.StreamReader, writer: asy
         body = await asyncio.wait_for(reader.readexactly(length), max(deadline - time.monotonic(), 1e-3))
     except asyncio.TimeoutError:
         return 408, answer_error("RequestError", f"no complete request within {timeout:g} s")[1]
-    peer = writer.get_extra_info("peername")
-    if not svc._buckets.take(("http", peer[0] if isinstance(peer, tuple) else "?")):
+    # Every local process and web page shares 127.0.0.1, so buckets go by what a request proves:
+    # the token holder (the app) has its own, strangers share another and cannot drain the app's.
+    scheme, _, credential = headers.get("authorization", "").partition(" ")
+    try:
+        svc._authorize(credential.strip() if scheme.lower() == "bearer" else None)
+    except EdgeError as exc:
+        if not svc._buckets.take(("http", "unauthenticated")):
+            return 429, answer_error(RATE_LIMITED, rate_limited_message(limits))[1]
+        kind, data = answer_error(type(exc).__name__, str(exc))
+        return STATUS_BY_TYPE.get(kind, 422), data
+    if not svc._buckets.take(("http", "token")):
         return 429, answer_error(RATE_LIMITED, rate_limited_message(limits))[1]
     try:
-        scheme, _, credential = headers.get("authorization", "").partition(" ")
-        svc._authorize(credential.strip() if scheme.lower() == "bearer" else None)
         params = parse_json(body, "body", "send the params object") if body.strip() else {}
         conn.busy = True
         try:

@@ -257,7 +257,13 @@ class Service:
     def _cleanup(self) -> None:
         self._close_sockets()
         if self._worker is not None:
-            self._worker.shutdown(wait=True)  # a running facade call finishes; the caller closes the recommender
+            # A running facade call may finish (SHUTDOWN_GRACE_S); one stuck past that (a
+            # storage that stopped answering) does not keep the service from stopping.
+            self._worker.shutdown(wait=False, cancel_futures=True)
+            for thread in list(getattr(self._worker, "_threads", ())):
+                thread.join(SHUTDOWN_GRACE_S)
+                if thread.is_alive():
+                    log.warning("a facade call is still running after %.0f s; stopping without it", SHUTDOWN_GRACE_S)
 
     # -- dispatch --------------------------------------------------------------------------
 
@@ -292,18 +298,23 @@ class Service:
         assert self._worker is not None
         return await asyncio.get_running_loop().run_in_executor(self._worker, self._invoke, method, kwargs, req_id)
 
-    def _enter(self) -> Conn | None:
-        """Count the current connection task in; None when it must be refused ``Busy``."""
+    def _enter(self, transport: str) -> Conn | None:
+        """Count the current connection task in; None when it must be refused ``Busy``.
+
+        Each transport has its own ``max_connections`` slots: connections any local web page can
+        open over loopback HTTP must not lock the app out of its Unix socket.
+        """
         import asyncio
 
         from edge.service.streams import Conn
 
         task = asyncio.current_task()
         assert task is not None
-        if len(self._conns) >= self.limits.max_connections or (self._stopping is not None and self._stopping.is_set()):
+        open_here = sum(1 for c in self._conns.values() if c.transport == transport)
+        if open_here >= self.limits.max_connections or (self._stopping is not None and self._stopping.is_set()):
             self._others.add(task)
             return None
-        conn = self._conns[task] = Conn()
+        conn = self._conns[task] = Conn(transport=transport)
         return conn
 
     def _leave(self) -> None:

@@ -20,6 +20,7 @@ class Conn:
     """One open connection, as the service's shutdown sees it."""
 
     busy: bool = False  # a request of this connection is in the facade
+    transport: str = "unix"
 
 
 class Buckets(Protocol):
@@ -36,7 +37,7 @@ class Server(Protocol):
     _buckets: Buckets
     _stopping: asyncio.Event | None
 
-    def _enter(self) -> Conn | None:
+    def _enter(self, transport: str) -> Conn | None:
         """Count the current connection in; None when it must be refused ``Busy``."""
 
     def _leave(self) -> None:

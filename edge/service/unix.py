@@ -112,7 +112,7 @@ async def answer_line(svc: streams.Server, line: bytes, key: Hashable) -> Answer
 
 async def handle_connection(svc: streams.Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Serve one socket connection until the client hangs up, misbehaves or the service stops."""
-    conn = svc._enter()
+    conn = svc._enter("unix")
     key = peer_key(writer)
     timeout = svc.limits.read_timeout_s
     try:
