@@ -163,6 +163,14 @@ class DeviceProfile:
         keys = TrustedKeys.from_dir(folder) if folder is not None else None
         return {"trusted_keys": keys, "require_signature": self.security.require_signature}
 
+    def install_limits(self) -> Any:
+        """:class:`edge.bundle.archive.InstallLimits` for this device: a whole bundle within
+        ``budgets.bundle_mb`` (when the profile sets it), the manifest a fraction of that."""
+        from edge.bundle.archive import InstallLimits
+
+        mb = self.budgets.get("bundle_mb")
+        return InstallLimits.for_bundle_mb(mb) if mb else InstallLimits()
+
     def check_bundle(self, bundle: Any) -> None:
         """Refuse a bundle this profile cannot run as stated.
 

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,8 @@ from edge.cli import main
 from edge.errors import BundleError
 from edge.bundle import BundleStore, InstallLimits, resolve_bundle, smoke_query
 from edge.bundle.archive import pack_archive
+from edge.bundle.signing import TrustedKeys
+from edge.profiles import PROFILE_DIR
 
 # ------------------------------------------------------------------------------------------------
 # Fixtures: two real bundles (same files, different manifests, so different ids) as folders and archives.
@@ -245,7 +248,7 @@ def test_limits_refuse_before_unpacking(limits, words, tmp_path, bundles):
 def test_too_many_members_is_refused_while_streaming(store, bundles, tmp_path):
     s = BundleStore(store.root, limits=InstallLimits(max_members=len(_members(bundles["b"]))))
     evil = _write_tar(tmp_path / "many.tar", _members(bundles["b"]) + [_regular(f"x{i}", b"") for i in range(5)])
-    with pytest.raises(BundleError, match="more than"):
+    with pytest.raises(BundleError, match="over the limit of"):
         s.install(evil)
     _assert_untouched(store, _id(bundles["a"]))
 
@@ -509,3 +512,74 @@ def test_sigkill_at_random_points_never_leaves_a_broken_active_bundle(tmp_path, 
         assert all(e.present for e in s.history())
         assert not (root / ".current.tmp").exists()
     assert interrupted, "no kill landed inside an install; the test proved nothing"
+
+
+# ------------------------------------------------------------------------------------------------
+# Bounded install (issue 14 item 4): headers bounded before tarfile reads them, the signature
+# checked before anything large is unpacked, the device profile's size budget applied.
+
+READ_CRAFTED = r"""
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[3]) << 20, resource.RLIM_INFINITY))
+from edge.bundle.archive import unpack_archive
+from edge.errors import BundleError
+try:
+    unpack_archive(sys.argv[1], sys.argv[2])
+    print("unpacked")
+except BundleError as exc:
+    print("BundleError:", exc)
+"""
+
+
+@pytest.mark.parametrize("kind", [b"x", b"L"])
+def test_a_huge_extended_header_is_refused_within_the_speakers_memory(tmp_path, bundles, kind):
+    """A PAX / GNU long-name header claiming 1.5 GiB (a sparse file: no disk is used) is refused
+    by the header scan under an address-space limit of the speaker's memory, where tarfile alone
+    would try to read it whole."""
+    evil = tmp_path / "huge-header.tar"
+    claimed = 1536 << 20
+    header = bytearray(512)
+    header[0:9] = b"././@Long"
+    header[100:108] = b"0000644\0"
+    header[124:136] = f"{claimed:011o}\0".encode()
+    header[156:157] = kind
+    header[257:263] = b"ustar\0"
+    header[263:265] = b"00"
+    header[148:156] = b" " * 8
+    header[148:156] = f"{sum(header):06o}\0 ".encode()
+    with open(evil, "wb") as fh:
+        fh.write(bytes(header))
+        fh.truncate(512 + claimed + 1024)
+    (tmp_path / "staging").mkdir()
+    speaker = 512  # MiB, speaker-a53's memory
+    run = subprocess.run([sys.executable, "-c", READ_CRAFTED, str(evil), str(tmp_path / "staging"), str(speaker)], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OPENBLAS_NUM_THREADS": "1"},
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "BundleError:" in run.stdout and "header of 1610612736 bytes" in run.stdout, run.stdout
+    assert list((tmp_path / "staging").iterdir()) == []
+
+
+def test_an_unsigned_archive_is_refused_before_its_members_are_written(tmp_path, bundles, monkeypatch):
+    from export.signing import generate_key
+
+    key = generate_key(tmp_path / "k" / "pub")
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    shutil.copy(key.public_path, trust / key.public_path.name)
+    written = []
+    real = edge.bundle.archive._write_member
+    monkeypatch.setattr(edge.bundle.archive, "_write_member", lambda staging, rel, *a: (written.append(rel), real(staging, rel, *a)))
+    s = BundleStore(tmp_path / "store", trusted_keys=TrustedKeys.from_dir(trust), require_signature=True)
+    with pytest.raises(BundleError, match="unsigned bundle refused"):
+        s.install(_tar_of(bundles["b"]))
+    assert written == [MANIFEST]
+
+
+def test_the_cli_install_applies_the_device_profiles_bundle_budget(tmp_path, bundles, capsys):
+    text = (PROFILE_DIR / "x86-dev.toml").read_text()
+    tight = tmp_path / "tight.toml"
+    tight.write_text(re.sub(r"(?m)^bundle_mb = .*$", "bundle_mb = 0.05", text))
+    assert main(["bundle", "install", str(_tar_of(bundles["a"])), "--store", str(tmp_path / "s"), "--device-profile", str(tight)]) == 1
+    assert "over the" in capsys.readouterr().err
+    assert main(["bundle", "install", str(_tar_of(bundles["a"])), "--store", str(tmp_path / "s2"), "--device-profile", "x86-dev"]) == 0

@@ -13,7 +13,7 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from edge.bundle.format import MANIFEST, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE, check_relpath
 from edge.bundle.manifest import read_manifest
@@ -36,11 +36,82 @@ class InstallLimits:
     :param max_member_bytes: largest single file (default 2 GiB). Every member must also be
         exactly the size the manifest declares for it.
     :param max_members: files in the bundle, manifest included (default 10,000).
+    :param max_manifest_bytes: the manifest, which is parsed whole (default 16 MiB; never more
+        than :data:`edge.bundle.format.MAX_MANIFEST_BYTES`).
     """
 
     max_total_bytes: int = 2 * 1024**3
     max_member_bytes: int = 2 * 1024**3
     max_members: int = 10_000
+    max_manifest_bytes: int = 16 * 1024**2
+
+    @classmethod
+    def for_bundle_mb(cls, bundle_mb: float) -> "InstallLimits":
+        """Limits for a device whose profile budgets ``bundle_mb`` for a whole bundle."""
+        total = int(bundle_mb * 1024**2)
+        return cls(max_total_bytes=total, max_member_bytes=total, max_manifest_bytes=min(cls.max_manifest_bytes, max(total // 4, 1 << 20)))
+
+
+#: A PAX or GNU long-name header is read whole into memory by tarfile: bounded before it is.
+MAX_EXTENDED_HEADER_BYTES = 64 * 1024
+_EXTENDED = {b"x": "PAX", b"g": "PAX global", b"L": "GNU long name", b"K": "GNU long link"}
+
+
+def _octal(field: bytes, where: str) -> int:
+    if field[:1] and field[0] & 0x80:  # base-256 (GNU), for sizes over 8 GiB
+        return int.from_bytes(field[1:], "big")
+    text = field.split(b"\0", 1)[0].strip()
+    try:
+        return int(text or b"0", 8)
+    except ValueError:
+        raise BundleError(f"{where}: a tar header has an unreadable size {field!r}; the archive is corrupt") from None
+
+
+def _checksum_ok(block: bytes) -> bool:
+    text = block[148:156].split(b"\0", 1)[0].strip()
+    try:
+        stored = int(text, 8)
+    except ValueError:
+        return False
+    return stored == sum(block[:148]) + 8 * 32 + sum(block[156:])
+
+
+def scan_headers(fh: IO[bytes], limits: InstallLimits, where: str) -> int:
+    """Walk a tar file's headers without reading member data (seeking past it), before
+    :mod:`tarfile` reads any: an extended header (PAX, GNU long name) over
+    :data:`MAX_EXTENDED_HEADER_BYTES` or more members than ``limits`` allow is refused here,
+    so no crafted header is ever held in memory. Returns the number of members.
+
+    :raises BundleError: naming the archive and the header.
+    """
+    members = 0
+    pax_size: int | None = None
+    while True:
+        block = fh.read(512)
+        if len(block) < 512 or block == bytes(512) or not _checksum_ok(block):
+            return members  # the end, or not a tar header: tarfile reports what is wrong itself
+        size = _octal(block[124:136], where)
+        kind = block[156:157]
+        if kind in _EXTENDED:
+            if size > MAX_EXTENDED_HEADER_BYTES:
+                raise BundleError(f"{where}: a {_EXTENDED[kind]} header of {size} bytes (at most {MAX_EXTENDED_HEADER_BYTES}); "
+                                  "not an archive edgerec writes")
+            data = fh.read(size)
+            fh.seek((-size) % 512, os.SEEK_CUR)
+            if kind == b"x":  # its records may set the next member's size
+                for record in data.split(b"\n"):
+                    key, _, value = record.partition(b"=")
+                    if key.endswith(b" size") and value.isdigit():
+                        pax_size = int(value)
+            continue
+        members += 1
+        if members > limits.max_members + 1:  # + manifest.sig
+            raise BundleError(f"{where}: {members} members or more, over the limit of {limits.max_members}")
+        size = pax_size if pax_size is not None else size
+        pax_size = None
+        if size > limits.max_member_bytes + limits.max_manifest_bytes:
+            raise BundleError(f"{where}: a member of {size} bytes, over the per-file limit of {limits.max_member_bytes}")
+        fh.seek(size + (-size) % 512, os.SEEK_CUR)
 
 
 
@@ -106,7 +177,8 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def unpack_archive(archive: str | Path, staging: str | Path, limits: InstallLimits = InstallLimits()) -> dict[str, Any]:
+def unpack_archive(archive: str | Path, staging: str | Path, limits: InstallLimits = InstallLimits(),
+                   check_manifest: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Unpack a bundle ``.tar`` (as :func:`pack_archive` writes it) into the
     empty folder ``staging``, writing nowhere else. Does not check hashes: follow with
     :meth:`edge.bundle.Bundle.open`.
@@ -118,17 +190,30 @@ def unpack_archive(archive: str | Path, staging: str | Path, limits: InstallLimi
     ``manifest.sig`` of at most :data:`edge.bundle.format.MAX_SIGNATURE_BYTES`), duplicates, members
     whose size differs from the declared one, too many members, listed files that are missing,
     compressed or truncated archives. Member modes and owners are ignored (files are 0644).
+    Every header is bounded first (:func:`scan_headers`).
 
+    :param check_manifest: called with ``staging`` once the manifest, and ``manifest.sig`` when
+        it is the second member (as :func:`pack_archive` writes it), are unpacked and before
+        anything else is: the signature check, so nothing large from an untrusted archive is
+        written or parsed.
     :returns: the manifest.
     :raises BundleError: naming the archive, the member and the reason.
     """
-    archive, staging = Path(archive), Path(staging)
+    try:
+        return _unpack(Path(archive), Path(staging), limits, check_manifest)
+    except MemoryError:
+        raise BundleError(f"{archive}: not enough memory to unpack it on this device; the archive is refused") from None
+
+
+def _unpack(archive: Path, staging: Path, limits: InstallLimits, check_manifest: Callable[[Path], None] | None) -> dict[str, Any]:
     where = str(archive)
     size = archive.stat().st_size
-    ceiling = limits.max_total_bytes + MAX_MANIFEST_BYTES + limits.max_members * _TAR_OVERHEAD_PER_MEMBER + _TAR_OVERHEAD
+    max_manifest = min(limits.max_manifest_bytes, MAX_MANIFEST_BYTES)
+    ceiling = limits.max_total_bytes + max_manifest + limits.max_members * _TAR_OVERHEAD_PER_MEMBER + _TAR_OVERHEAD
     if size > ceiling:
-        # tarfile reads PAX headers into memory; bounding the file bounds them too.
         raise BundleError(f"{where}: archive is {size} bytes, more than the limits allow ({ceiling})")
+    with open(archive, "rb") as raw:
+        scan_headers(raw, limits, where)
     try:
         tar = tarfile.open(archive, mode="r:")
     except (tarfile.TarError, EOFError) as exc:
@@ -141,15 +226,26 @@ def unpack_archive(archive: str | Path, staging: str | Path, limits: InstallLimi
             if member.name != MANIFEST:
                 raise BundleError(f"{where}: first member is {member.name!r}; a bundle archive starts with {MANIFEST}")
             _check_member_type(member, where)
-            if member.size > MAX_MANIFEST_BYTES:
-                raise BundleError(f"{where}: {MANIFEST} is {member.size} bytes, over the {MAX_MANIFEST_BYTES} byte limit")
+            if member.size > max_manifest:
+                raise BundleError(f"{where}: {MANIFEST} is {member.size} bytes, over the {max_manifest} byte limit")
             _write_member(staging, MANIFEST, tar.extractfile(member), member.size, where)  # type: ignore[arg-type]
+            seen: set[str] = set()
+            count = 1
+            member = tar.next()
+            if member is not None and member.name == SIGNATURE:
+                _check_member_type(member, where)
+                if member.size > MAX_SIGNATURE_BYTES:
+                    raise BundleError(f"{where}: member {SIGNATURE!r} is {member.size} bytes, over the {MAX_SIGNATURE_BYTES} byte limit")
+                _write_member(staging, SIGNATURE, tar.extractfile(member), member.size, where)  # type: ignore[arg-type]
+                seen.add(SIGNATURE)
+                count += 1
+                member = tar.next()
+            if check_manifest is not None:
+                check_manifest(staging)  # the signature, before the manifest's content is trusted
             manifest = read_manifest(staging)
             plan = _plan(manifest, limits, where)
             _check_space(staging, sum(plan.values()), where)
-            seen: set[str] = set()
-            count = 1
-            while (member := tar.next()) is not None:
+            while member is not None:
                 count += 1
                 if count > limits.max_members:
                     raise BundleError(f"{where}: more than {limits.max_members} members")
@@ -167,6 +263,7 @@ def unpack_archive(archive: str | Path, staging: str | Path, limits: InstallLimi
                     raise BundleError(f"{where}: member {rel!r} is {member.size} bytes, the manifest declares {plan[rel]}")
                 seen.add(rel)
                 _write_member(staging, rel, tar.extractfile(member), member.size, where)  # type: ignore[arg-type]
+                member = tar.next()
         except (tarfile.TarError, EOFError) as exc:
             raise BundleError(f"{where}: the archive is truncated or corrupt ({exc}); copy it again") from None
     missing = sorted(set(plan) - seen)

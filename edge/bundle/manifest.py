@@ -58,6 +58,8 @@ def read_manifest(root: Path, data: bytes | None = None) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         # ValueError: also an integer over Python's 4300-digit limit; RecursionError: deep nesting.
         raise BundleError(f"{path}: not valid JSON ({exc})") from None
+    except MemoryError:
+        raise BundleError(f"{path}: not enough memory to parse the manifest on this device") from None
     if not isinstance(manifest, dict):
         raise BundleError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
     for key, typ in _REQUIRED.items():

@@ -55,7 +55,7 @@ from edge.bundle.format import MANIFEST, sha256_file
 from edge.bundle.freshness import bundle_version, check_not_expired, check_not_older
 from edge.bundle.manifest import read_manifest
 from edge.bundle.reader import Bundle
-from edge.bundle.signing import TrustedKeys
+from edge.bundle.signing import TrustedKeys, verify_signature
 from edge.bundle.smoke import smoke_query
 from edge.errors import BundleError
 from edge.features.spec import FeatureSpec
@@ -355,7 +355,7 @@ class BundleStore:
                     if source.is_dir():
                         copy_bundle_folder(source, staging, self.limits)
                     elif source.is_file():
-                        unpack_archive(source, staging, self.limits)
+                        unpack_archive(source, staging, self.limits, check_manifest=self._check_signature)
                     else:
                         raise BundleError(f"{source}: no such bundle archive or folder")
                     _fsync_tree(staging)
@@ -439,6 +439,12 @@ class BundleStore:
             self._clean()
             return self._entry(pid, True)
         raise BundleError(f"{self.root}: no previous bundle verifies ({'; '.join(reasons)}); {active} stays active")
+
+    def _check_signature(self, staging: Path) -> None:
+        # During unpacking, right after the manifest (and its signature): an untrusted archive
+        # is refused before its large members are written or its manifest is parsed.
+        if self.trusted_keys is not None or self.require_signature:
+            verify_signature(staging, self.trusted_keys, required=self.require_signature)
 
     def _open(self, folder: Path) -> Bundle:
         return Bundle.open(folder, self.device_spec, self.trusted_keys, self.require_signature)

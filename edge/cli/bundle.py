@@ -24,6 +24,12 @@ def _trust(args: argparse.Namespace) -> dict:
     return trust
 
 
+def _limits(args: argparse.Namespace) -> dict:
+    """``limits`` for a store from ``--device-profile`` (its ``budgets.bundle_mb``)."""
+    device = load_device_profile(args.device_profile)
+    return {"limits": device.install_limits()} if device is not None else {}
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from edge.bundle import Bundle
     from edge.bundle.signing import read_signature
@@ -45,7 +51,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_install(args: argparse.Namespace) -> int:
     from edge.bundle.store import BundleStore
 
-    store = BundleStore(args.store, keep=args.keep, **_trust(args))
+    store = BundleStore(args.store, keep=args.keep, **_trust(args), **_limits(args))
     before = store.history()
     entry = store.install(args.source, allow_downgrade=args.allow_downgrade)
     if before and before[0].id == entry.id:
