@@ -80,3 +80,36 @@ def test_a_read_only_history_still_recommends_and_refuses_writes_clearly(device_
     finally:
         os.chmod(root, 0o755)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_history_created_by_root_belongs_to_the_folders_owner(device_bundle):
+    """A CLI run as root in the service user's folder must not leave a history that service
+    cannot write (issue 14 item 6)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the case is a root CLI beside an unprivileged service")
+    root = Path(tempfile.mkdtemp(prefix="edgerec-own-"))
+    try:
+        os.chmod(root, 0o755)
+        folder = root / "service-home"
+        folder.mkdir()
+        os.chown(folder, 65534, 65534)
+        db = folder / "history.db"
+        with Recommender.open(device_bundle.bundle, db) as rec:  # as root
+            rec.record("a", rec.bundle.items[0].item_id, "play")
+        assert (db.stat().st_uid, db.stat().st_gid) == (65534, 65534)
+        bundle = root / "bundle"
+        shutil.copytree(device_bundle.bundle, bundle)
+        for p in [bundle, *bundle.rglob("*")]:
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        code = ("import sys\nfrom edge.recommender import Recommender\n"
+                "with Recommender.open(sys.argv[1], sys.argv[2]) as rec:\n"
+                "    rec.record('a', rec.bundle.items[1].item_id, 'play'); print(rec.history.count('a'))")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env.pop("EDGEREC_DEVICE_PROFILE", None)
+        probe = subprocess.run(_as_reader([sys.executable, "-c", "import edge.recommender"]), capture_output=True, env=env, cwd="/", timeout=120)
+        if probe.returncode != 0:
+            pytest.skip("the unprivileged user cannot run this checkout's Python (its folders are private)")
+        run = subprocess.run(_as_reader([sys.executable, "-c", code, str(bundle), str(db)]), capture_output=True, text=True, env=env, cwd="/", timeout=120)
+        assert run.returncode == 0 and run.stdout.strip().endswith("2"), run.stderr[-2000:]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -191,10 +191,13 @@ class HistoryStore:
                 check_existing(p, self.busy_timeout_ms, readable_version)
             except sqlite3.Error as exc:
                 raise HistoryError(f"{p}: cannot open the history database ({exc}); check its permissions") from None
+        created = not p.exists()
         try:
             conn = sqlite3.connect(str(p), timeout=self.busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise HistoryError(f"{p}: cannot open the history database ({exc}); check the path and its permissions") from None
+        if created:
+            _give_to_folder_owner(p)
         try:
             conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
             db = sqlite_utils.Database(conn)
@@ -777,6 +780,19 @@ class HistoryStore:
             except OSError as exc:
                 raise HistoryError(f"cannot write the export to {path} ({exc}); check the folder and free space") from None
         return doc
+
+
+def _give_to_folder_owner(path: Path) -> None:
+    # A CLI run as root must not leave a history the service (another user, owning the
+    # folder) cannot write; SQLite gives -wal and -shm the database file's owner in turn.
+    if os.geteuid() != 0:
+        return
+    try:
+        folder = path.parent.stat()
+        if folder.st_uid != 0:
+            os.chown(path, folder.st_uid, folder.st_gid)
+    except OSError as exc:
+        log.warning("could not give %s to the owner of its folder: %s", path, exc)
 
 
 def _cannot_write(path: Path) -> bool:
