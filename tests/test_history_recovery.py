@@ -9,6 +9,7 @@ import os
 import sqlite3
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -78,7 +79,8 @@ def test_without_recover_a_damaged_file_raises_and_stays_in_place(tmp_path):
     before = db.read_bytes()
     with pytest.raises(HistoryError, match="is damaged .*recover=True"):
         HistoryStore(db, recover=False)
-    assert db.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["history.db"]
+    # Only the (empty) lock file that tells processes of each other is new beside it.
+    assert db.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["history.db", "history.db.lock"]
 
 
 def test_moving_aside_never_overwrites_an_earlier_copy(tmp_path):
@@ -156,3 +158,35 @@ def test_recovery_keeps_profiles_age_limits_and_settings(tmp_path, device_bundle
         assert rec.history.count("kid") == 0
         rec.record("kid", items[1], "play")  # the profile is not recreated without its limit
         assert rec.history.age_limit("kid") == 7
+
+
+HOLDER = r"""
+import sys
+from edge.history import HistoryStore
+h = HistoryStore(sys.argv[1])
+print("open", flush=True)
+sys.stdin.readline()  # held open until the test says so
+h.close()
+"""
+
+
+def test_a_damaged_file_another_process_holds_is_not_moved_aside(tmp_path):
+    """Issue 14 item 6: recovery beside a writer would leave that writer appending to the
+    moved-aside file, losing what it acknowledges; the second opener refuses instead."""
+    import subprocess
+    import sys
+
+    db = _full_db(tmp_path / "history.db", n=500)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        _bad_header(db)
+        with pytest.raises(HistoryError, match="another process has it open; it was not moved aside"):
+            HistoryStore(db)
+        assert not list(tmp_path.glob("history.db.corrupt-*"))
+    finally:
+        holder.communicate("done\n", timeout=60)
+    h = HistoryStore(db)  # alone now: recovered
+    assert h.recovered_from is not None
+    h.close()

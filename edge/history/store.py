@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -148,11 +149,23 @@ class HistoryStore:
         self.salvaged: dict[str, int] = {}
         self._lock = threading.RLock()
         self._closed = False
+        self._holder = _Holder(self.path, self.read_only)
+        try:
+            self._open(recover)
+        except BaseException:
+            self._holder.release()
+            raise
+
+    def _open(self, recover: bool) -> None:
         try:
             self.db = self._connect()
         except Corrupt as exc:
             if not recover:
                 raise HistoryError(f"{self.path}: the history database is damaged ({exc}); open it with recover=True to move it aside and start fresh") from None
+            if not self._holder.sole():
+                raise HistoryError(f"{self.path}: the history database is damaged ({exc}), but another process has it open; it was not "
+                                   "moved aside (that process's writes would be lost). Stop the other edgerec processes (the service) "
+                                   "and open it again to recover") from None
             try:
                 self.recovered_from = move_aside(self.path, shm=exc.shm)
             except OSError as move_exc:
@@ -258,6 +271,7 @@ class HistoryStore:
             if not self._closed:
                 self._closed = True
                 self.db.conn.close()
+                self._holder.release()
 
     def __enter__(self) -> "HistoryStore":
         return self
@@ -780,6 +794,43 @@ class HistoryStore:
             except OSError as exc:
                 raise HistoryError(f"cannot write the export to {path} ({exc}); check the folder and free space") from None
         return doc
+
+
+class _Holder:
+    """A shared ``flock`` on ``<history>.lock`` for as long as a store has the file open, so
+    recovery can tell whether it is alone: moving a damaged file aside while another process
+    writes to it would lose that process's acknowledged events."""
+
+    def __init__(self, path: Path, read_only: bool) -> None:
+        self.fd: int | None = None
+        if read_only:
+            return  # nothing is moved aside from a read-only history
+        lock = Path(f"{path}.lock")
+        try:
+            existed = lock.exists()
+            self.fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            if not existed:
+                _give_to_folder_owner(lock)
+            fcntl.flock(self.fd, fcntl.LOCK_SH)
+        except OSError:
+            self.release()  # no lock file (a folder without write access): recovery is not attempted alone
+
+    def sole(self) -> bool:
+        """Whether no other store holds the file (takes the lock exclusively, then shares it again)."""
+        if self.fd is None:
+            return False
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fcntl.flock(self.fd, fcntl.LOCK_SH)
+            return False
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+        return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _give_to_folder_owner(path: Path) -> None:
