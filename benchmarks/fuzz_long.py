@@ -4,8 +4,8 @@ every generator) and round after round with new seeds until a wall-clock budget 
     python benchmarks/fuzz_long.py [--cases 4] [--budget-s 300] [--seed 20261123] [--bundle B]
 
 Each round runs the mutated media files (in a child under RLIMIT_AS, as the test does), the
-malformed bundles against a bundle store, the damaged history files and the malformed service
-requests. Every case must end in a documented edge.errors exception or a correct answer within
+malformed bundles against a bundle store, the damaged history files, the malformed service
+requests and random command lines (tests/test_cli_fuzz.py). Every case must end in a documented edge.errors exception or a correct answer within
 the per-case limit; the bundle store's active bundle, the damaged history copies and the
 service's canary events must be intact. Writes benchmarks/results/fuzz-<host label>.json with
 counts per kind, outcome classes, the slowest case, peak RSS and the intact checks; exits 1 when
@@ -47,6 +47,13 @@ def _tiny_bundle(work: Path) -> Path:
     return build(dataset, work / "bundle", work / "build", tiny_build_config()).bundle
 
 
+def _load_cli_cases():
+    spec = importlib.util.spec_from_file_location("edgerec_cli_fuzz_cases", ROOT / "tests" / "test_cli_fuzz.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
 def _service(fz, bundle: Path, work: Path, tally, seed: int, scale: int) -> None:
     socket_dir = Path(tempfile.mkdtemp(prefix="efz-"))  # AF_UNIX paths must stay short
     try:
@@ -70,6 +77,7 @@ def main() -> None:
     logging.getLogger("edge.history").setLevel(logging.ERROR)
 
     fz = _load_cases()
+    cli = _load_cli_cases()
     seed = fz.SEED if args.seed is None else args.seed
     clips = [Path(os.environ.get("EDGEREC_SHARED", ROOT.parent / "shared")) / "datasets" / "audio" / name for name in fz.CLIPS]
     work = Path(tempfile.mkdtemp(prefix="edgerec-fuzz-"))
@@ -93,6 +101,7 @@ def main() -> None:
                 ("bundle", lambda: fz.fuzz_bundles(bundle, archive, r_work / "bundle", tally, r_seed, args.cases)),
                 ("history", lambda: fz.fuzz_histories(r_work / "history", tally, r_seed, args.cases)),
                 ("service", lambda: _service(fz, bundle, r_work / "service", tally, r_seed, args.cases)),
+                ("cli", lambda: cli.fuzz_cli(cli.make_pools(bundle, r_work / "cli"), tally, r_seed, cli.CASES * args.cases)),
             ]
             for kind, step in steps:
                 if left() <= 0:

@@ -17,6 +17,7 @@ import os
 import random
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,8 @@ NUMBERS = ["0", "1", "-1", "3", "nan", "inf", "-inf", "1e309", "9999999999999999
 STRINGS = ["a", "guest", "", "x" * 300, "é🎬", "--", "play", "tv", "speaker", "kid's; DROP TABLE", " "]
 
 
-@pytest.fixture(scope="module")
-def pools(device_bundle, tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli-fuzz")
+def make_pools(bundle: Path, root: Path) -> dict:
+    """The files, folders, stores and environments the cases draw from, made under ``root``."""
     garbage = root / "garbage.bin"
     garbage.write_bytes(bytes(random.Random(0).randrange(256) for _ in range(4096)))
     empty = root / "empty"
@@ -73,7 +73,7 @@ def pools(device_bundle, tmp_path_factory):
     csv = root / "bad.csv"
     csv.write_text("user_id,item_id\nu1\n\"unterminated\n")
     store = root / "store"
-    BundleStore(store).install(device_bundle.bundle)
+    BundleStore(store).install(bundle)
     damaged_db = root / "damaged.db"
     con = sqlite3.connect(damaged_db)
     con.execute("CREATE TABLE t (x)")
@@ -82,11 +82,16 @@ def pools(device_bundle, tmp_path_factory):
     raw = bytearray(damaged_db.read_bytes())
     raw[100:200] = b"\xff" * 100
     damaged_db.write_bytes(bytes(raw))
-    return {"root": root, "bundle": device_bundle.bundle, "store": store,
-            "path": [str(device_bundle.bundle), str(store), str(folder), str(root / "missing"), str(garbage), str(empty), "/dev/null", str(csv), ""],
+    return {"root": root, "bundle": bundle, "store": store,
+            "path": [str(bundle), str(store), str(folder), str(root / "missing"), str(garbage), str(empty), "/dev/null", str(csv), ""],
             "media": [str(garbage), str(empty), str(folder), str(root / "missing.wav"), str(text), "/dev/null", str(csv)],
             "dbs": [str(damaged_db), str(folder), "/dev/null", str(garbage)],
             "envs": [None, "x86-dev", "no-such-profile", str(garbage), "/dev/null", "tv-a55"]}
+
+
+@pytest.fixture(scope="module")
+def pools(device_bundle, tmp_path_factory):
+    return make_pools(device_bundle.bundle, tmp_path_factory.mktemp("cli-fuzz"))
 
 
 def _value(rng: random.Random, kind: str, pools: dict, case: int) -> str | None:
@@ -125,32 +130,55 @@ def _case(rng: random.Random, pools: dict, case: int) -> tuple[list[str], str | 
     return argv, rng.choice(pools["envs"])
 
 
-def test_random_cli_invocations_end_in_a_result_or_one_line_of_error(pools, monkeypatch, caplog):
-    rng = random.Random(20261202)
-    failures, outcomes = [], {0: 0, 1: 0, 2: 0}
-    for case in range(CASES):
-        argv, env = _case(rng, pools, case)
-        if env is None:
-            monkeypatch.delenv("EDGEREC_DEVICE_PROFILE", raising=False)
+def fuzz_cli(pools: dict, tally, seed: int = 20261202, cases: int = CASES) -> dict[int, int]:
+    """Run ``cases`` random invocations, recording each in ``tally`` (tests/test_fuzz.py's
+    Tally) as kind ``cli``; returns the count per exit status."""
+    rng = random.Random(seed)
+    outcomes = {0: 0, 1: 0, 2: 0}
+    saved = os.environ.get("EDGEREC_DEVICE_PROFILE")
+    try:
+        for case in range(cases):
+            argv, env = _case(rng, pools, case)
+            if env is None:
+                os.environ.pop("EDGEREC_DEVICE_PROFILE", None)
+            else:
+                os.environ["EDGEREC_DEVICE_PROFILE"] = env
+            name = f"case {case} {argv} env={env}"
+            out, err = io.StringIO(), io.StringIO()
+            t0 = time.perf_counter()
+            try:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    code = main(argv)
+            except SystemExit as exc:  # argparse: usage and one error line, exit 2
+                code = exc.code if isinstance(exc.code, int) else 2
+            except BaseException as exc:  # noqa: BLE001  (anything else is a traceback for a shell user)
+                tally.add("cli", name, type(exc).__name__, time.perf_counter() - t0, False, str(exc))
+                continue
+            seconds = time.perf_counter() - t0
+            lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
+            if code == 1 and not (lines and lines[-1].startswith("edgerec: error: ")):
+                tally.add("cli", name, "exit 1 without an error line", seconds, False, str(lines[-3:]))
+            elif code not in (0, 1, 2):
+                tally.add("cli", name, f"exit {code}", seconds, False)
+            elif "Traceback" in err.getvalue():
+                tally.add("cli", name, "traceback on stderr", seconds, False)
+            else:
+                tally.add("cli", name, {0: "result", 1: "one-line error", 2: "usage error"}[code], seconds, True)
+            outcomes[code] = outcomes.get(code, 0) + 1
+    finally:
+        if saved is None:
+            os.environ.pop("EDGEREC_DEVICE_PROFILE", None)
         else:
-            monkeypatch.setenv("EDGEREC_DEVICE_PROFILE", env)
-        out, err = io.StringIO(), io.StringIO()
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = main(argv)
-        except SystemExit as exc:  # argparse: usage and one error line, exit 2
-            code = exc.code if isinstance(exc.code, int) else 2
-        except BaseException as exc:  # noqa: BLE001  (anything else is a traceback for a shell user)
-            failures.append(f"case {case} {argv} env={env}: {type(exc).__name__}: {exc}"[:400])
-            continue
-        lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
-        if code == 1 and not (lines and lines[-1].startswith("edgerec: error: ")):
-            failures.append(f"case {case} {argv} env={env}: exit 1 without an error line: {lines[-3:]}")
-        elif code not in (0, 1, 2):
-            failures.append(f"case {case} {argv} env={env}: exit {code}")
-        elif "Traceback" in err.getvalue():
-            failures.append(f"case {case} {argv} env={env}: traceback on stderr")
-        outcomes[code] = outcomes.get(code, 0) + 1
+            os.environ["EDGEREC_DEVICE_PROFILE"] = saved
+    return outcomes
+
+
+def test_random_cli_invocations_end_in_a_result_or_one_line_of_error(pools):
+    from tests.test_fuzz import Tally
+
+    tally = Tally()
+    outcomes = fuzz_cli(pools, tally)
+    failures = tally.failures("cli")
     assert not failures, f"{len(failures)} of {CASES} cases escaped:\n" + "\n".join(failures[:25])
     assert outcomes[0] > 0 and outcomes[1] > 0, outcomes  # the cases reach real work, not only usage errors
 

@@ -73,6 +73,7 @@ class Tally:
     def add(self, kind: str, name: str, outcome: str, seconds: float, ok: bool, detail: str = "") -> None:
         k = self.kinds.setdefault(kind, {"cases": 0, "outcomes": Counter(), "max_case_s": 0.0, "slowest": "", "failures": []})
         k["cases"] += 1
+        k.setdefault("names", set()).add(hash(name))  # distinct cases: rounds with new seeds repeat some
         k["outcomes"][outcome] += 1
         if seconds >= k["max_case_s"]:
             k["max_case_s"], k["slowest"] = seconds, name
@@ -82,6 +83,7 @@ class Tally:
     def merge(self, kind: str, doc: dict[str, Any]) -> None:
         k = self.kinds.setdefault(kind, {"cases": 0, "outcomes": Counter(), "max_case_s": 0.0, "slowest": "", "failures": []})
         k["cases"] += doc["cases"]
+        k["merged_distinct"] = k.get("merged_distinct", 0) + doc.get("distinct_cases", doc["cases"])
         k["outcomes"].update(doc["outcomes"])
         if doc["max_case_s"] >= k["max_case_s"]:
             k["max_case_s"], k["slowest"] = doc["max_case_s"], doc["slowest"]
@@ -91,7 +93,9 @@ class Tally:
         return self.kinds.get(kind, {}).get("failures", [])
 
     def to_dict(self) -> dict[str, Any]:
-        kinds = {name: {**k, "outcomes": dict(sorted(k["outcomes"].items())), "max_case_s": round(k["max_case_s"], 4)}
+        kinds = {name: {**{f: v for f, v in k.items() if f not in ("names", "merged_distinct")},
+                        "distinct_cases": len(k.get("names", ())) + k.get("merged_distinct", 0),
+                        "outcomes": dict(sorted(k["outcomes"].items())), "max_case_s": round(k["max_case_s"], 4)}
                  for name, k in self.kinds.items()}
         return {"seed": SEED, "case_limit_s": CASE_LIMIT_S, "total_cases": sum(k["cases"] for k in kinds.values()),
                 "kinds": kinds, "intact": self.intact, "peak_rss_mb": self.peak_rss_mb,
