@@ -57,7 +57,7 @@ COMMANDS: dict[tuple[str, ...], list[tuple[str, str]]] = {
 }
 
 NUMBERS = ["0", "1", "-1", "3", "nan", "inf", "-inf", "1e309", "99999999999999999999", "abc", "", "0.5", "1700000000"]
-STRINGS = ["a", "guest", "", "x" * 300, "é🎬", "--", "play", "tv", "speaker", "kid's; DROP TABLE", " "]
+STRINGS = ["a", "guest", "", "x" * 300, "é🎬", "--", "-", "play", "tv", "speaker", "kid's; DROP TABLE", " "]
 
 
 def make_pools(bundle: Path, root: Path) -> dict:
@@ -194,3 +194,12 @@ def test_a_pipeline_stage_before_the_one_it_needs_is_one_line_of_error(tmp_path,
     assert main(argv) == 1
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert err[-1].startswith("edgerec: error: ") and f"run the '{needs}' stage first" in err[-1] and "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize("command", ["export", "recent", "blocked", "forget"])
+def test_an_option_value_argparse_turns_into_a_list_is_one_line_of_error(pools, command, capsys):
+    """Found by the long fuzz run: ``--profile=--`` reaches the command as ``[]``."""
+    argv = [command, "--bundle", str(pools["bundle"]), "--db", str(pools["root"] / "dash.db"), "--profile=--"]
+    assert main(argv + (["--yes"] if command == "forget" else [])) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("edgerec: error: ") and "profile" in err[0]

@@ -336,7 +336,8 @@ class HistoryStore:
         return self._transaction(what, "BEGIN")
 
     def _require_profiles(self, conn: sqlite3.Connection, profiles: Iterable[str]) -> None:
-        wanted = list(dict.fromkeys(profiles))
+        # Checked here too: a caller may pass anything (argparse turns "--profile=--" into []).
+        wanted = list(dict.fromkeys(check_id("profile", p) for p in profiles))
         found = {r[0] for r in conn.execute(f"SELECT profile FROM profiles WHERE profile IN ({','.join('?' * len(wanted))})", wanted)}
         missing = [p for p in wanted if p not in found]
         if missing:
