@@ -89,6 +89,9 @@ class Recommender:
         #: Input limits for :meth:`add_item`; :meth:`open` sets the device profile's
         #: ``[limits]``, None reads media of any size and duration.
         self.limits: ResourceLimits | None = None
+        #: When set, :meth:`add_item` extracts features in a child process killed after this
+        #: many seconds (:mod:`edge.features.isolated`); the local service sets it.
+        self.decode_timeout_s: float | None = None
         #: Seconds the last :meth:`recommend` spent in each stage.
         self.timings: dict[str, float] = {}
 
@@ -245,7 +248,13 @@ class Recommender:
             else:
                 frames = path
         kind = kind or ("audio" if audio is not None else "video")
-        vec = item_vector(title, tags, description, audio=audio, frames=frames, spec=self.bundle.feature_spec)
+        if self.decode_timeout_s is not None:
+            from edge.features.isolated import run_with_time_limit
+
+            vec = run_with_time_limit(item_vector, self.decode_timeout_s, title, tags, description, audio=audio, frames=frames,
+                                      spec=self.bundle.feature_spec)
+        else:
+            vec = item_vector(title, tags, description, audio=audio, frames=frames, spec=self.bundle.feature_spec)
         emb = self._fusion_model().run({"features": vec[None].astype(np.float32)})[0]
         item_id = item_id or "local:" + hashlib.sha256(f"{title}\x1f{origin}".encode()).hexdigest()[:16]
         if item_id in self.bundle.index:

@@ -638,3 +638,27 @@ def test_add_item_refuses_a_fifo_instead_of_blocking_the_worker(rec, short_dir, 
     assert c.result("health")  # the worker is free
     c.close()
     svc.stop()
+
+
+def test_add_item_past_the_decode_time_limit_is_a_feature_error_and_the_service_goes_on(rec, short_dir, tmp_path):
+    """The decode runs in a child process killed at the limit (a process start alone takes
+    longer than the 1 ms here, so this does not depend on the machine's speed)."""
+    svc = serve(rec, short_dir, limits=dataclasses.replace(ROOMY, decode_timeout_s=0.001))
+    c = Client(svc.socket_path, svc.token)
+    answer = c.call("add_item", source=str(wav(tmp_path / "tone.wav")), title="tone")
+    assert error_type(answer) == "FeatureError" and "longer than 0.001 s" in answer["error"]["message"]
+    assert c.result("health")
+    c.close()
+    svc.stop()
+
+
+def test_add_item_in_a_child_process_gives_the_same_item(rec, short_dir, tmp_path):
+    svc = serve(rec, short_dir, limits=dataclasses.replace(ROOMY, decode_timeout_s=120))
+    c = Client(svc.socket_path, svc.token)
+    item = c.result("add_item", source=str(wav(tmp_path / "tone.wav")), title="tone", item_id="local:tone")
+    c.close()
+    svc.stop()
+    rec.decode_timeout_s = None
+    rec.add_item(tmp_path / "tone.wav", "tone", item_id="local:tone-here")
+    got = {it.item_id: it.embedding for it in rec.history.local_items()}
+    assert item["item_id"] == "local:tone" and np.allclose(got["local:tone"], got["local:tone-here"], atol=1e-6)

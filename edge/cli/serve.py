@@ -79,7 +79,8 @@ def request_limits(args: argparse.Namespace, device: "DeviceProfile | None") -> 
     size = args.max_request_bytes if args.max_request_bytes is not None else device.limits.max_request_bytes if device else d.max_request_bytes
     rate = args.rate if args.rate is not None else device.limits.max_requests_per_s if device else d.rate_per_s
     return Limits(max_request_bytes=size, rate_per_s=rate, burst=max(1, round(2 * rate)),
-                  read_timeout_s=args.read_timeout, max_connections=args.max_connections)
+                  read_timeout_s=args.read_timeout, max_connections=args.max_connections,
+                  decode_timeout_s=args.decode_timeout if args.decode_timeout > 0 else None)
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
@@ -108,7 +109,10 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--read-timeout", type=float, default=d.read_timeout_s,
                    help=f"seconds a client has to send a whole request before the connection is closed (default {d.read_timeout_s:g})")
     p.add_argument("--max-connections", type=int, default=d.max_connections,
-                   help=f"open connections at most; more are answered Busy (default {d.max_connections})")
+                   help=f"open connections at most on each transport; more are answered Busy (default {d.max_connections})")
+    p.add_argument("--decode-timeout", type=float, default=60.0,
+                   help="seconds add_item may spend decoding a file, in a child process stopped after that (default 60; "
+                        "0 decodes in the service's own process without a limit)")
     p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
     p.add_argument("--backends", default="onnx,tflite", help="backends to try, in order (default onnx,tflite)")
     p.set_defaults(func=_cmd_serve)

@@ -28,8 +28,10 @@ class Limits:
     :param burst: requests a client may send at once (bucket size).
     :param read_timeout_s: seconds a client has to send a complete request, counted from
         connecting or from the previous answer; an idle or slow connection is then closed.
-    :param max_connections: open connections, both transports together; more are answered
-        ``Busy`` and closed.
+    :param max_connections: open connections on each transport; more are answered ``Busy``
+        and closed.
+    :param decode_timeout_s: ``add_item`` decodes in a child process killed after this many
+        seconds (None: in the service's process, without a limit).
     :raises EdgeError: a value out of range.
     """
 
@@ -38,8 +40,12 @@ class Limits:
     burst: int = round(2 * DEFAULT_MAX_REQUESTS_PER_S)  # as `edgerec serve` sets it: twice the rate
     read_timeout_s: float = 30.0
     max_connections: int = 32
+    decode_timeout_s: float | None = None
 
     def __post_init__(self) -> None:
+        if self.decode_timeout_s is not None and (isinstance(self.decode_timeout_s, bool) or not isinstance(self.decode_timeout_s, (int, float))
+                                                  or not 1e-3 <= self.decode_timeout_s <= 86_400):
+            raise EdgeError(f"service limit decode_timeout_s={self.decode_timeout_s!r}; expected a number from 0.001 to 86400 or None")
         checks = [("max_request_bytes", self.max_request_bytes, 64, 64 << 20), ("rate_per_s", self.rate_per_s, 1e-3, 1e6),
                   ("burst", self.burst, 1, 1_000_000), ("read_timeout_s", self.read_timeout_s, 1e-3, 86_400),
                   ("max_connections", self.max_connections, 1, 10_000)]

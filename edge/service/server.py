@@ -71,6 +71,7 @@ class Service:
                  limits: Limits | None = None) -> None:
         self.recommender = recommender
         self.limits = limits or Limits()
+        recommender.decode_timeout_s = self.limits.decode_timeout_s
         self.socket_path = Path(socket_path) if socket_path is not None else default_socket_path()
         if http_port is not None and (isinstance(http_port, bool) or not isinstance(http_port, int) or not 0 <= http_port <= 65535):
             raise EdgeError(f"HTTP port {http_port!r}; expected 0 to 65535")
