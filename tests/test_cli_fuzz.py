@@ -203,3 +203,13 @@ def test_an_option_value_argparse_turns_into_a_list_is_one_line_of_error(pools, 
     assert main(argv + (["--yes"] if command == "forget" else [])) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("edgerec: error: ") and "profile" in err[0]
+
+
+def test_a_negative_keep_is_a_usage_error(pools, tmp_path, capsys):
+    """Found by the second long fuzz run: ``bundle install --keep=-1`` was a ValueError traceback."""
+    with pytest.raises(SystemExit) as stop:
+        main(["bundle", "install", str(pools["bundle"]), "--store", str(tmp_path / "store"), "--keep=-1"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith("must be 0 or more, got -1") and "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "store").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from edge.cli.common import DEVICE_PROFILE_HELP, device_profile_arg, load_device_profile
+from edge.cli.common import DEVICE_PROFILE_HELP, device_profile_arg, load_device_profile, non_negative_int
 
 
 def _trust(args: argparse.Namespace) -> dict:
@@ -110,7 +110,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
                     "active bundle stays as it was. The previous bundle is kept for `edgerec bundle rollback`.")
     v.add_argument("source", help="bundle archive (<bundle>.tar, as export writes it) or bundle folder")
     v.add_argument("--store", required=True, help="bundle store folder (created when missing); pass it as --bundle to the other commands")
-    v.add_argument("--keep", type=int, default=2, help="previous bundles to keep for rollback (default 2)")
+    v.add_argument("--keep", type=non_negative_int, default=2, help="previous bundles to keep for rollback (default 2)")
     v.add_argument("--allow-downgrade", action="store_true",
                    help="install a bundle whose signed version is below the newest this store installed (refused by "
                         "default: a replayed old bundle); an expired bundle is refused either way")

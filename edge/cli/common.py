@@ -22,6 +22,17 @@ COMMON_DESTS = frozenset({"bundle", "db", "device_profile", "json", "yes"})
 DEVICE_PROFILE_HELP = "device profile: a shipped name (rpi4, tv-a55, speaker-a53, x86-dev) or a .toml path"
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0 (a negative one is a usage error, not a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def device_profile_arg(p: argparse.ArgumentParser, required: bool = False, help: str | None = None) -> None:
     """``--device-profile NAME_OR_TOML``: the hardware a command runs as."""
     p.add_argument("--device-profile", metavar="NAME_OR_TOML", required=required, default=None,
