@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", help="dataset folder (default: ../shared/datasets/...)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="threads (default: all cores)")
+    ap.add_argument("--text-model", help="the teacher's text model (as in export build; default: a small BERT from scratch)")
     ap.add_argument("--out", help="JSON output (default benchmarks/results/cold_content_<dataset>-<host>.json)")
     args = ap.parse_args(argv)
     out = Path(args.out or ROOT / "results" / f"cold_content_{args.dataset}-{platform.node() or 'host'}.json")
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         ds = load(args.dataset, args.data, Path(tmp))
         for seed in range(args.seeds):
-            cfg = BuildConfig(teacher=TeacherConfig(threads=args.threads, seed=seed),
+            cfg = BuildConfig(teacher=TeacherConfig(threads=args.threads, seed=seed, text_model=args.text_model),
                               student=StudentConfig(threads=args.threads, seed=seed), workers=args.threads, progress=False)
             w = Work(Path(tmp) / f"work{seed}", ds, cfg)
             t = time.perf_counter()

@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None, dataset: str | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3, help="builds, seeds 0..N-1 (default 3)")
     ap.add_argument("--sasrec-steps", type=int, default=0, help="train a SASRec peer this many steps in each build (default 0: off)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="threads (default: all cores)")
+    ap.add_argument("--text-model", help="the teacher's text model (as in export build; default: a small BERT from scratch)")
     ap.add_argument("--out", help="JSON output (default benchmarks/results/quality_<dataset>-<host>.json)")
     args = ap.parse_args(argv)
     passed = argv if argv is not None else sys.argv[1 + (dataset is None):]  # the options, without the dataset
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None, dataset: str | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         ds = load(dataset, args.data, Path(tmp))
         for seed in range(args.seeds):
-            cfg = BuildConfig(teacher=TeacherConfig(threads=args.threads, seed=seed),
+            cfg = BuildConfig(teacher=TeacherConfig(threads=args.threads, seed=seed, text_model=args.text_model),
                               student=StudentConfig(threads=args.threads, seed=seed),
                               workers=args.threads, sasrec_steps=args.sasrec_steps, export_teacher=False)
             t = time.perf_counter()

@@ -4,7 +4,7 @@ Each file is one ``torch.save`` of plain data, read back with ``torch.load(weigh
 (no pickled classes, so a checkpoint cannot run code when it is loaded)::
 
     teacher.pt   {"format": "edgerec-teacher/1", "config": asdict(TeacherConfig),
-                  "feature_dim": int, "text_encoder": TextEncoder.architecture(),
+                  "feature_dim": int, "text_encoder": <text encoder>.architecture(),
                   "state_dict": Teacher.state_dict()}
     students.pt  {"format": "edgerec-students/1", "config": asdict(StudentConfig),
                   "feature_dim": int, "state_dict": {"fusion": ..., "interest": ...}}
@@ -26,7 +26,7 @@ from edge.errors import DataError
 from export.config import StudentConfig, TeacherConfig
 from export.models.students import FusionStudent, InterestStudent
 from export.models.teacher import Teacher
-from export.models.text_encoder import TextEncoder
+from export.models.text_encoder import rebuild_text_encoder
 
 TEACHER_FORMAT = "edgerec-teacher/1"
 STUDENTS_FORMAT = "edgerec-students/1"
@@ -64,7 +64,7 @@ def load_teacher(path: Path) -> Teacher:
     """
     ckpt = _load(path, TEACHER_FORMAT)
     cfg = TeacherConfig(**ckpt["config"])
-    model = Teacher(cfg, TextEncoder((), cfg.dim, arch=ckpt["text_encoder"]), ckpt["feature_dim"])
+    model = Teacher(cfg, rebuild_text_encoder(ckpt["text_encoder"], cfg.dim), ckpt["feature_dim"])
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 

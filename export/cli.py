@@ -264,8 +264,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         b.add_argument("--steps", type=int, default=None,
                        help="teacher training steps (default: from the data, see export.config.fit_to_data)")
         b.add_argument("--student-steps", type=int, default=2500, help="distillation steps per student (default 2500)")
-        b.add_argument("--text-model", help="pretrained Hugging Face model name or folder for the text teacher, "
-                       "loaded offline (default: train a small one from scratch)")
+        b.add_argument("--text-model", help="text teacher: 'wordllama' (or wordllama:64/128/256; the vectors packaged in the wordllama "
+                       "wheel), or a pretrained Hugging Face model name or folder, loaded offline (default: train a "
+                       "small BERT from scratch)")
         b.add_argument("--sasrec-steps", type=int, default=0,
                        help="train a SASRec peer (full-softmax CE) this many steps for the quality section (minutes; default 0: off)")
         b.add_argument("--cold-fraction", type=float, default=0.1, help="share of items held out for the cold-item probe (0 skips it)")

@@ -51,6 +51,7 @@ from export.data.split import PROTOCOL, LeaveLastOut, leave_last_out
 from export.distill import distill_fusion, distill_interest
 from export.evaluate import EvalReport, evaluate
 from export.evaluate.stats import paired_bootstrap
+from export.models.text_encoder import TextEncoder
 from export.evaluate.tuning import baseline_grids, tune_on_validation
 from export.evaluate.cold import cold_item_probe
 from export.evaluate.scorers import TeacherScorer, WindowScorer, device_user_fn, torch_user_fn
@@ -157,7 +158,10 @@ def stage_train(w: Work) -> None:
     _save_npy(w.path("teacher_items.npy"), table)
     report = evaluate([TeacherScorer(model, table, events)], w.split)
     w.report["teacher"] = {"log": log, "quality": _metrics(report.rows[0]), "params": sum(p.numel() for p in model.parameters())}
-    if cfg.export_teacher:
+    if cfg.export_teacher and not isinstance(model.fusion.text, TextEncoder):
+        # WordLlama's vectors are frozen numpy rows: there is no transformer for optimum.
+        w.report["teacher"]["text_onnx"] = {"skipped": f"{model.fusion.text.pretrained}: frozen vectors, no transformer to export"}
+    elif cfg.export_teacher:
         hf = w.path("teacher_text")
         model.fusion.text.save(hf)
         try:

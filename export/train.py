@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from export.config import TeacherConfig, fit_to_data
 from export.data.contract import Item
 from export.models.teacher import Teacher
-from export.models.text_encoder import TextEncoder, item_text
+from export.models.text_encoder import item_text, new_text_encoder
 from export.sequences import POSITIVE_CODES, UserEvents, window
 
 
@@ -47,8 +47,8 @@ def optimiser_step(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.L
 def new_teacher(cfg: TeacherConfig, items: Sequence[Item], features: np.ndarray, has_history: np.ndarray) -> Teacher:
     """A freshly initialised teacher over the catalogue ``items`` with their ``(n_items, F)``
     content ``features``; ``has_history[i]`` says item ``i`` gets an id embedding."""
-    text = TextEncoder([item_text(it) for it in items], cfg.dim, cfg.text_model, cfg.text_hidden, cfg.text_layers,
-                       max_len=cfg.text_max_len)
+    text = new_text_encoder([item_text(it) for it in items], cfg.dim, cfg.text_model, cfg.text_hidden, cfg.text_layers,
+                            max_len=cfg.text_max_len)
     model = Teacher(cfg, text, features.shape[1])
     model.fusion.set_catalogue(features, has_history)
     return model

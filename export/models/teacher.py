@@ -26,6 +26,7 @@ from edge.context import CONTEXT_DIM
 from edge.contract.events import N_KIND_CODES
 from export.config import TeacherConfig
 from export.models.text_encoder import TextEncoder
+from export.models.text_wordllama import WordLlamaText
 
 
 class FusionTeacher(nn.Module):
@@ -35,9 +36,9 @@ class FusionTeacher(nn.Module):
     :param feature_dim: width of the content input; fill it with :meth:`set_catalogue`.
     """
 
-    def __init__(self, cfg: TeacherConfig, text: TextEncoder, feature_dim: int) -> None:
+    def __init__(self, cfg: TeacherConfig, text: TextEncoder | WordLlamaText, feature_dim: int) -> None:
         super().__init__()
-        n, f = text.input_ids.shape[0], feature_dim
+        n, f = text.n_texts, feature_dim
         self.text = text
         self.register_buffer("features", torch.zeros(n, f))
         self.register_buffer("mean", torch.zeros(f))
@@ -141,7 +142,7 @@ class InterestTeacher(nn.Module):
 class Teacher(nn.Module):
     """Both teachers together."""
 
-    def __init__(self, cfg: TeacherConfig, text: TextEncoder, feature_dim: int) -> None:
+    def __init__(self, cfg: TeacherConfig, text: TextEncoder | WordLlamaText, feature_dim: int) -> None:
         super().__init__()
         self.cfg = cfg
         self.fusion = FusionTeacher(cfg, text, feature_dim)

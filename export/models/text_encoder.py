@@ -84,6 +84,11 @@ class TextEncoder(nn.Module):
         self.register_buffer("attention_mask", enc["attention_mask"])
         self.proj = nn.Linear(self.encoder.config.hidden_size, out_dim)
 
+    @property
+    def n_texts(self) -> int:
+        """How many catalogue texts the encoder holds."""
+        return int(self.input_ids.shape[0])
+
     def architecture(self) -> dict:
         """What :class:`TextEncoder` needs to rebuild this module (``arch=``), as plain types:
         the tokenizer's JSON, the transformer's config, the output size and the text count."""
@@ -114,3 +119,24 @@ class TextEncoder(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         self.encoder.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
+
+
+def new_text_encoder(texts: Sequence[str], out_dim: int, model: str | Path | None, hidden: int = 64, layers: int = 2,
+                     max_len: int = 48) -> nn.Module:
+    """The teacher's text encoder for ``--text-model``: WordLlama's packaged vectors
+    (``wordllama[:DIM]``), a pretrained Hugging Face model (a cached hub name or a folder), or,
+    without one, a small BERT trained from scratch on the catalogue."""
+    from export.models.text_wordllama import WordLlamaText, is_wordllama, wordllama_dim
+
+    if is_wordllama(str(model) if model else None):
+        return WordLlamaText(texts, out_dim, wordllama_dim(str(model)))
+    return TextEncoder(texts, out_dim, model, hidden, layers, max_len=max_len)
+
+
+def rebuild_text_encoder(arch: dict, out_dim: int) -> nn.Module:
+    """The text encoder an ``architecture()`` describes (weights to follow by ``load_state_dict``)."""
+    from export.models.text_wordllama import WORDLLAMA, WordLlamaText
+
+    if arch.get("kind") == WORDLLAMA:
+        return WordLlamaText((), out_dim, arch=arch)
+    return TextEncoder((), out_dim, arch=arch)
