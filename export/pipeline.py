@@ -51,11 +51,11 @@ from export.data.split import PROTOCOL, LeaveLastOut, leave_last_out
 from export.distill import distill_fusion, distill_interest
 from export.evaluate import EvalReport, evaluate
 from export.evaluate.stats import paired_bootstrap
-from export.models.text_encoder import TextEncoder
 from export.evaluate.tuning import baseline_grids, tune_on_validation
 from export.evaluate.cold import cold_item_probe
 from export.evaluate.scorers import TeacherScorer, WindowScorer, device_user_fn, torch_user_fn
 from export.features import catalogue_features, full_clip_audio
+from export.models.text_encoder import TextEncoder
 from export.quantize import export_text_teacher, quantize_onnx, quantize_tflite
 from export.sequences import student_examples, user_events
 from export.train import teacher_user_vectors, train_teacher

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="the text teacher is server side: pip install 'edgerec[export]'")
-pytest.importorskip("wordllama", reason="pip install wordllama (in the export extra)")
+pytest.importorskip("wordllama", reason="pip install wordllama (the dev and wordllama extras)")
 
 from edge.errors import DataError  # noqa: E402
 from export.models.text_wordllama import WordLlamaText, is_wordllama, wordllama_dim, wordllama_vectors  # noqa: E402

@@ -15,6 +15,7 @@ from torch import nn
 
 from export.console import quiet_torchao
 from export.data.contract import Item
+from export.models.text_wordllama import WORDLLAMA, WordLlamaText, is_wordllama, wordllama_dim
 
 
 def item_text(item: Item) -> str:
@@ -122,21 +123,17 @@ class TextEncoder(nn.Module):
 
 
 def new_text_encoder(texts: Sequence[str], out_dim: int, model: str | Path | None, hidden: int = 64, layers: int = 2,
-                     max_len: int = 48) -> nn.Module:
+                     max_len: int = 48) -> TextEncoder | WordLlamaText:
     """The teacher's text encoder for ``--text-model``: WordLlama's packaged vectors
     (``wordllama[:DIM]``), a pretrained Hugging Face model (a cached hub name or a folder), or,
     without one, a small BERT trained from scratch on the catalogue."""
-    from export.models.text_wordllama import WordLlamaText, is_wordllama, wordllama_dim
-
     if is_wordllama(str(model) if model else None):
         return WordLlamaText(texts, out_dim, wordllama_dim(str(model)))
     return TextEncoder(texts, out_dim, model, hidden, layers, max_len=max_len)
 
 
-def rebuild_text_encoder(arch: dict, out_dim: int) -> nn.Module:
+def rebuild_text_encoder(arch: dict, out_dim: int) -> TextEncoder | WordLlamaText:
     """The text encoder an ``architecture()`` describes (weights to follow by ``load_state_dict``)."""
-    from export.models.text_wordllama import WORDLLAMA, WordLlamaText
-
     if arch.get("kind") == WORDLLAMA:
         return WordLlamaText((), out_dim, arch=arch)
     return TextEncoder((), out_dim, arch=arch)
