@@ -16,12 +16,13 @@ from edge.backends import BACKENDS, Model
 from edge.bundle import Bundle
 from edge.context import Context
 from edge.contract.defaults import DEFAULT_K
-from edge.contract.events import NEGATIVE_KINDS
 from edge.errors import FeatureError, HistoryError
 from edge.features.media_path import check_media_path
 from edge.history import Event, HistoryStore
 from edge.history.store import Forgotten
-from edge.ranking import Int8Scorer, LocalCandidate, RankingConfig, Recommendation, UserState, negative_history, rank, user_vector
+from edge.ranking import Int8Scorer, RankingConfig, Recommendation, UserState, rank
+from edge.ranking.filters import RowFilters
+from edge.user_state import UserStateCache
 
 log = logging.getLogger("edge")
 
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 #: folder of images or an ``.npy`` strip).
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au"})
 BLOCKED_KEY = "blocked_items"
-#: Events read to find what a profile finished, disliked or skipped.
-FEEDBACK_WINDOW = 10_000
 
 
 def _check_media_limits(path: Path, audio: bool, limits: "ResourceLimits") -> None:
@@ -94,6 +93,8 @@ class Recommender:
         self.decode_timeout_s: float | None = None
         #: Seconds the last :meth:`recommend` spent in each stage.
         self.timings: dict[str, float] = {}
+        self._states = UserStateCache()
+        self._filters = RowFilters(bundle)
 
     @classmethod
     def open(cls, bundle: str | Path, db: str | Path, backends: Sequence[str] = BACKENDS, threads: int = 1,
@@ -294,23 +295,14 @@ class Recommender:
         user = self._user_state(profile, context)  # raises HistoryError for an unknown profile
         t1 = time.perf_counter()
         timings: dict[str, float] = {}
-        recs = rank(self.bundle, self.scorer, user, context, k, self.ranking, timings=timings)
+        recs = rank(self.bundle, self.scorer, user, context, k, self.ranking, timings=timings, filters=self._filters)
         self.timings = {"user_vector_s": t1 - t0, **timings, "total_s": time.perf_counter() - t0}
         return recs
 
     def _user_state(self, profile: str, context: Context) -> UserState:
-        """Everything :func:`edge.ranking.rank` needs to know about ``profile``, read from the history."""
-        b = self.bundle
-        age_limit = self.history.age_limit(profile)  # raises HistoryError for an unknown profile
-        # Local items embedded by another bundle (another dimension) wait for re-embedding.
-        local = [LocalCandidate(it.item_id, it.embedding, it.kind, it.title)
-                 for it in self.history.local_items(profile) if it.dim == b.embedding_dim]
-        events = self.history.recent(profile, b.history_len * 2)
-        vector, hist_ids, hist_vecs = user_vector(self.interest, b, b.history_len, events, context,
-                                                  {it.item_id: it.embedding for it in local})
-        feedback = self.history.recent(profile, FEEDBACK_WINDOW, kinds=[*NEGATIVE_KINDS, "complete"])
-        gone = {e.item_id for e in feedback} | set(hist_ids) | set(self.blocked(profile))
-        return UserState(profile, vector, hist_ids, hist_vecs, gone, negative_history(feedback, b.history_len), age_limit, local)
+        """Everything :func:`edge.ranking.rank` needs to know about ``profile``, read from the
+        history (kept between requests while the history is unchanged)."""
+        return self._states.user_state(self.history, self.bundle, self.interest, profile, context, self.blocked)
 
     # -- the household ---------------------------------------------------------------------
 

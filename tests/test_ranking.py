@@ -255,3 +255,46 @@ def test_rank_lowers_items_like_recent_dislikes():
             v = cat.item_embeddings(np.array([r]))[0]
             adjusted.append((s - 0.5 * max(0.0, float(v @ neg / np.linalg.norm(v) / np.linalg.norm(neg))), cat.items.item_ids[r]))
     assert [r.item_id for r in got] == [i for _, i in sorted(adjusted, key=lambda p: -p[0])][:10]
+
+
+# -- the fast paths against the plain ones ------------------------------------------------------
+
+@pytest.mark.parametrize("case", ["random", "ties", "ascending", "descending", "mostly_refused", "few_valid"])
+@pytest.mark.parametrize("k", [1, 10, 200])
+def test_top_k_on_a_large_catalogue_equals_a_full_sort(case, k):
+    """The sampled threshold must never change the answer, whatever the order of the scores."""
+    rng = np.random.default_rng(k)
+    n = 50_000
+    scores = rng.standard_normal(n).astype(np.float32)
+    bias = np.zeros(n, np.float32)
+    if case == "ties":
+        scores = np.round(scores * 3).astype(np.float32)  # a handful of distinct values
+    elif case == "ascending":
+        scores = np.sort(scores)
+    elif case == "descending":
+        scores = np.sort(scores)[::-1].copy()
+    elif case == "mostly_refused":
+        bias[rng.random(n) < 0.97] = -np.inf
+    elif case == "few_valid":
+        scores[rng.random(n) < 0.999] = np.nan
+    exclude = rng.choice(n, 300, replace=False)
+    masked = scores + bias
+    masked[exclude] = -np.inf
+    order = sorted((i for i in range(n) if np.isfinite(masked[i])), key=lambda i: (-masked[i], i))
+    assert top_k(scores, k, exclude, bias).tolist() == order[:k]
+
+
+def test_row_filters_mask_equals_allowed_rows_at_every_edge():
+    """The kept mask changes exactly where allowed_rows changes: at each availability edge."""
+    from edge.ranking.filters import RowFilters
+
+    cat = toy()
+    filters = RowFilters(cat)
+    edges = np.concatenate([cat.available_from, cat.available_until])
+    times = [t + dt for t in np.unique(edges[np.isfinite(edges)]) for dt in (-1.0, 0.0, 0.5)] + [NOW, NOW + 2e6]
+    for now in times:
+        for device in ("tv", "speaker"):
+            for age in (None, 12, 18):
+                ctx = Context.at(max(now, 0.0), device)
+                want = allowed_rows(cat, ctx, age, now)
+                assert (filters.bias(ctx, age, now) == 0).tolist() == want.tolist()

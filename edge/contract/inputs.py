@@ -16,8 +16,11 @@ import numpy as np
 #: Input names of each model a bundle ships, in the order the exporters declare them.
 INTEREST_INPUTS: tuple[str, ...] = ("history", "mask", "context")
 FUSION_INPUTS: tuple[str, ...] = ("features",)
-#: The one-node integer scorer: offset-binary catalogue (uint8) and int8 query.
-SCORER_INPUTS: tuple[str, ...] = ("catalog", "user")
+#: The integer scorer: the query in offset binary (uint8 ``(1, d)``, see
+#: :func:`edge.contract.int8.query_offset_binary`) and the catalogue transposed (int8 ``(d, n)``).
+SCORER_INPUTS: tuple[str, ...] = ("user", "catalog_t")
+#: The scorer of bundles before it: offset-binary catalogue (uint8 ``(n, d)``), int8 query.
+LEGACY_SCORER_INPUTS: tuple[str, ...] = ("catalog", "user")
 MODEL_INPUTS: dict[str, tuple[str, ...]] = {"interest": INTEREST_INPUTS, "fusion": FUSION_INPUTS}
 
 

@@ -12,11 +12,14 @@ import numpy as np
 
 #: Largest magnitude of a quantised value: symmetric, so -128 is never used.
 INT8_MAX = 127
-#: Largest magnitude of a quantised query. The integer scorer multiplies the offset-binary
-#: catalogue (uint8, up to 255) by the query; x86 CPUs without VNNI (AVX2 only) add pairs of
-#: those products in int16 and saturate above 32,767, so the query keeps to 7 bits
-#: (2 x 255 x 63 = 32,130). ARM's dot-product kernels do not need it; it costs nothing there.
+#: Largest magnitude of a quantised query. x86 CPUs without VNNI (AVX2 only) add pairs of
+#: uint8 x int8 products in int16 and saturate above 32,767: the legacy scorer multiplies the
+#: offset-binary catalogue (up to 255) by the query, so the query keeps to 7 bits
+#: (2 x 255 x 63 = 32,130); the current one multiplies the offset-binary query (1..127) by the
+#: int8 catalogue (2 x 127 x 127 = 32,258). ARM's dot-product kernels do not need it.
 QUERY_MAX = 63
+#: What the current scorer adds to each query value so it is a uint8 of 1..127.
+QUERY_OFFSET = QUERY_MAX + 1
 
 
 def quantize_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,3 +53,19 @@ def quantize_query(v: np.ndarray) -> tuple[np.ndarray, float] | None:
         return None
     step = peak / QUERY_MAX
     return np.clip(np.rint(v / step), -QUERY_MAX, QUERY_MAX).astype(np.int8), step
+
+
+
+def query_offset_binary(q: np.ndarray) -> np.ndarray:
+    """uint8 ``(1, d)``: an int8 query from :func:`quantize_query` plus ``QUERY_OFFSET``.
+
+    The integer kernel then computes ``q . row + QUERY_OFFSET * sum(row)`` per catalogue row
+    with no zero point (a zero point makes onnxruntime sum the whole catalogue on every call);
+    :func:`catalog_offsets` is the second term, computed once per catalogue."""
+    return (np.asarray(q, np.int16) + QUERY_OFFSET).astype(np.uint8).reshape(1, -1)
+
+
+def catalog_offsets(emb_int8: np.ndarray) -> np.ndarray:
+    """int32 ``(n,)``: ``QUERY_OFFSET * sum(row)`` for each int8 catalogue row (see
+    :func:`query_offset_binary`)."""
+    return (QUERY_OFFSET * np.asarray(emb_int8).sum(axis=1, dtype=np.int64)).astype(np.int32)

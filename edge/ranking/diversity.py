@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.contract.vectors import unit_rows
+from edge.ranking.filters import tag_id_matrix
 
 
 def negative_penalty(cand_vecs: np.ndarray, negative_vecs: np.ndarray, weight: float) -> np.ndarray:
@@ -17,13 +18,17 @@ def negative_penalty(cand_vecs: np.ndarray, negative_vecs: np.ndarray, weight: f
     return (weight * np.clip(sims.max(axis=1), 0.0, None)).astype(np.float32)
 
 
-def mmr(scores: np.ndarray, vecs: np.ndarray, k: int, lam: float, tags: list[tuple[str, ...]] | None = None, tag_cap: int = 0) -> np.ndarray:
+def mmr(scores: np.ndarray, vecs: np.ndarray, k: int, lam: float, tags: list[tuple[str, ...]] | None = None, tag_cap: int = 0,
+        tag_ids: np.ndarray | None = None) -> np.ndarray:
     """Maximal marginal relevance over candidates (positions into ``scores``/``vecs``).
 
     Greedy: each step takes the candidate maximising ``lam * score - (1 - lam) * max cosine to
     the items already taken``; a candidate whose tag already appears ``tag_cap`` times is
     skipped while others remain. Scores are min-max scaled first so ``lam`` means the same for
     any model.
+
+    :param tag_ids: the tags as an id matrix (see :func:`~edge.ranking.filters.tag_id_matrix`),
+        instead of ``tags``.
 
     :returns: up to ``k`` positions, in list order.
     """
@@ -38,16 +43,13 @@ def mmr(scores: np.ndarray, vecs: np.ndarray, k: int, lam: float, tags: list[tup
     max_sim = np.full(n, -np.inf)
     taken = np.zeros(n, bool)
     # Tags as a padded id matrix: the cap check is one vectorised lookup per step.
-    use_cap = tags is not None and tag_cap > 0
+    use_cap = (tags is not None or tag_ids is not None) and tag_cap > 0
     if use_cap:
-        vocab: dict[str, int] = {}
-        width = max((len(t) for t in tags), default=0) or 1  # type: ignore[union-attr]
-        tag_ids = np.full((n, width), -1, np.int64)
-        for i, ts in enumerate(tags):  # type: ignore[arg-type]
-            for j, t in enumerate(ts):
-                tag_ids[i, j] = vocab.setdefault(t, len(vocab))
-        counts = np.zeros(len(vocab) + 1, np.int64)  # the last slot counts padding, never capped
-        tag_ids[tag_ids < 0] = len(vocab)
+        if tag_ids is None:
+            tag_ids = tag_id_matrix(tags)  # type: ignore[arg-type]
+        vocab_size = int(tag_ids.max(initial=-1)) + 1
+        counts = np.zeros(vocab_size + 1, np.int64)  # the last slot counts padding, never capped
+        tag_ids = np.where(tag_ids < 0, vocab_size, tag_ids)
     order: list[int] = []
     for _ in range(k):
         penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)

@@ -32,3 +32,55 @@ def excluded_rows(catalogue: Catalogue, gone: Iterable[str], allowed: np.ndarray
 def playable_local(kinds: Sequence[str | None], context: Context) -> np.ndarray:
     """bool per local item: a speaker plays only audio ones (an unknown kind counts as video)."""
     return np.array([context.device != "speaker" or k == "audio" for k in kinds], bool)
+
+
+class RowFilters:
+    """:func:`allowed_rows` as a cached additive mask (0 allowed, ``-inf`` refused) for one
+    catalogue, plus the catalogue's tags as an id matrix for the tag cap.
+
+    The mask of a request depends only on the age limit, whether the device is a speaker and
+    which availability edges lie behind ``now_s``; between two edges (any ``available_from`` or
+    ``available_until`` of the catalogue) it cannot change, so a request reuses it instead of
+    comparing every row again.
+    """
+
+    #: Masks kept (age limits x device kinds x windows seen recently).
+    MAX_MASKS = 16
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        edges = np.concatenate([np.asarray(catalogue.available_from, np.float64), np.asarray(catalogue.available_until, np.float64)])
+        self._edges = np.unique(edges[np.isfinite(edges)])
+        self._masks: dict[tuple, np.ndarray] = {}
+        self._tag_ids: np.ndarray | None = None
+
+    def bias(self, context: Context, age_limit: int | None, now_s: float) -> np.ndarray:
+        """float32 ``(n,)``: 0 where :func:`allowed_rows` allows the row, ``-inf`` elsewhere."""
+        key = (age_limit, context.device == "speaker", int(np.searchsorted(self._edges, now_s, side="right")))
+        mask = self._masks.get(key)
+        if mask is None:
+            if len(self._masks) >= self.MAX_MASKS:
+                self._masks.clear()
+            mask = np.where(allowed_rows(self.catalogue, context, age_limit, now_s), np.float32(0), np.float32(-np.inf)).astype(np.float32)
+            mask.setflags(write=False)
+            self._masks[key] = mask
+        return mask
+
+    @property
+    def tag_ids(self) -> np.ndarray:
+        """int64 ``(n + 1, width)``: each row's tags as ids, padded with -1; the last row (no
+        tags) stands for local items."""
+        if self._tag_ids is None:
+            self._tag_ids = tag_id_matrix(list(self.catalogue.items.tags) + [()])
+        return self._tag_ids
+
+
+def tag_id_matrix(tags: Sequence[tuple[str, ...]]) -> np.ndarray:
+    """int64 ``(len(tags), width)``: tag strings as ids (by first appearance), -1 for padding."""
+    vocab: dict[str, int] = {}
+    width = max((len(t) for t in tags), default=0) or 1
+    out = np.full((len(tags), width), -1, np.int64)
+    for i, ts in enumerate(tags):
+        for j, t in enumerate(ts):
+            out[i, j] = vocab.setdefault(t, len(vocab))
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Protocol
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -14,10 +14,10 @@ from edge.ranking.catalogue import Catalogue, item_vectors
 from edge.ranking.config import RankingConfig, Recommendation
 from edge.ranking.diversity import mmr, negative_penalty
 from edge.ranking.explain import REASON_EXPLORE, REASON_POPULAR, explain
-from edge.ranking.filters import allowed_rows, excluded_rows, playable_local
+from edge.ranking.filters import RowFilters, excluded_rows, playable_local
 from edge.ranking.priors import prior_scores
 from edge.ranking.scoring import top_k
-from edge.ranking.user import UserState
+from edge.ranking.user import LocalCandidate, UserState
 
 
 class Scorer(Protocol):
@@ -33,7 +33,8 @@ def exploration_seed(profile: str, context: Context) -> int:
 
 
 def rank(catalogue: Catalogue, scorer: Scorer, user: UserState, context: Context, k: int,
-         config: RankingConfig | None = None, now_s: float | None = None, timings: dict[str, float] | None = None) -> list[Recommendation]:
+         config: RankingConfig | None = None, now_s: float | None = None, timings: dict[str, float] | None = None,
+         filters: RowFilters | None = None) -> list[Recommendation]:
     """Top-``k`` catalogue and local items for ``user``, best first, each with a reason.
 
     Left out: ``user.gone``; rows above ``user.age_limit`` or outside their availability window
@@ -42,49 +43,48 @@ def rank(catalogue: Catalogue, scorer: Scorer, user: UserState, context: Context
     catalogue (local items then have no score and are left out).
 
     :param timings: when given, ``scoring_s`` and ``rerank_s`` are written into it.
+    :param filters: the catalogue's :class:`RowFilters`, kept between requests (default: built
+        for this one).
     :returns: at most ``k`` recommendations.
     """
     cfg = config or RankingConfig()
+    filters = filters or RowFilters(catalogue)
     t0 = time.perf_counter()
     if now_s is None:
         now_s = context.timestamp if context.timestamp is not None else time.time()
-    allowed = allowed_rows(catalogue, context, user.age_limit, now_s)
-    everything = {it.item_id: it.embedding for it in user.local}
-    playable = [it for it, ok in zip(user.local, playable_local([it.kind for it in user.local], context)) if ok]
-    local = {it.item_id: it.embedding for it in playable}
-    exclude = excluded_rows(catalogue, user.gone, allowed)
-    local_ids = [i for i in local if i not in user.gone]
-    local_vecs = np.stack([local[i] for i in local_ids]) if local_ids else np.zeros((0, catalogue.embedding_dim), np.float32)
-
+    playable = [it for it, ok in zip(user.local, playable_local([it.kind for it in user.local], context)) if ok and it.item_id not in user.gone]
+    gone_rows = user.gone_rows if user.gone_rows is not None else excluded_rows(catalogue, user.gone, np.ones(len(catalogue.items.item_ids), bool))
     if user.vector is None:
         scores = prior_scores(catalogue.priors, len(catalogue.items.item_ids), context)
-        local_scores = np.full(len(local_ids), -np.inf, np.float32)
+        local_scores = np.full(len(playable), -np.inf, np.float32)
     else:
         scores = scorer.scores(user.vector)
-        local_scores = local_vecs @ user.vector
-    pool = top_k(scores, cfg.candidates, exclude)
-    # Candidates: catalogue rows then local items, one index space for the re-ranker.
-    ids = catalogue.items.item_ids
-    cand_ids = [ids[r] for r in pool] + local_ids
-    cand_scores = np.concatenate([scores[pool], local_scores]).astype(np.float32)
-    keep = np.isfinite(cand_scores)
-    cand_ids = [c for c, ok in zip(cand_ids, keep) if ok]
-    cand_scores = cand_scores[keep]
-    cand_vecs = item_vectors(catalogue, cand_ids, local)
+        local_scores = np.array([float(it.embedding @ user.vector) for it in playable], np.float32)
+    pool = top_k(scores, cfg.candidates, gone_rows, filters.bias(context, user.age_limit, now_s))
+    # Candidates by position: catalogue rows, then the local items that have a score.
+    local = [it for it, ok in zip(playable, np.isfinite(local_scores)) if ok]
+    n_pool = len(pool)
+    cand_scores = np.concatenate([scores[pool], local_scores[np.isfinite(local_scores)]]).astype(np.float32)
+    cand_vecs = np.concatenate([catalogue.item_embeddings(pool).reshape(n_pool, catalogue.embedding_dim),
+                                np.array([it.embedding for it in local], np.float32).reshape(len(local), catalogue.embedding_dim)])
     if user.vector is not None and user.negative_ids:
-        cand_scores = cand_scores - negative_penalty(cand_vecs, item_vectors(catalogue, user.negative_ids, everything), cfg.negative_weight)
+        negative_vecs = user.negative_vecs
+        if negative_vecs is None:
+            negative_vecs = item_vectors(catalogue, user.negative_ids, {it.item_id: it.embedding for it in user.local})
+        cand_scores = cand_scores - negative_penalty(cand_vecs, negative_vecs, cfg.negative_weight)
     t1 = time.perf_counter()
 
     order = np.argsort(-cand_scores, kind="stable")
     explore = min(cfg.explore_slots, max(k - 1, 0)) if user.vector is not None else 0
     head = order[: max(cfg.candidates, k)]
-    tags = [catalogue.items.tags[catalogue.index[c]] if c in catalogue.index else () for c in cand_ids]
-    picked = head[mmr(cand_scores[head], cand_vecs[head], k - explore, cfg.mmr_lambda, [tags[i] for i in head], cfg.tag_cap)]
-    chosen = list(picked)
+    # Local items take the tag matrix's last row: no tags.
+    tag_rows = np.concatenate([pool, np.full(len(local), len(catalogue.items.item_ids), np.int64)])[head]
+    picked = head[mmr(cand_scores[head], cand_vecs[head], k - explore, cfg.mmr_lambda, tag_cap=cfg.tag_cap, tag_ids=filters.tag_ids[tag_rows])]
+    chosen = [int(i) for i in picked]
     reasons: dict[int, str] = {}
     if explore:
         taken = set(chosen)
-        rest = [i for i in order[k - explore : cfg.explore_depth] if i not in taken]
+        rest = [int(i) for i in order[k - explore : cfg.explore_depth] if i not in taken]
         rng = np.random.default_rng(exploration_seed(user.profile, context))
         for j in rng.permutation(len(rest))[:explore]:
             chosen.append(rest[j])
@@ -94,23 +94,38 @@ def rank(catalogue: Catalogue, scorer: Scorer, user: UserState, context: Context
             reasons[i] = REASON_POPULAR
     else:
         todo = [i for i in chosen if i not in reasons]
-        titles = [_title(catalogue, h, user.local) for h in user.history_ids]
-        kinds = [_kind(catalogue, h, user.local) for h in user.history_ids]
+        titles, kinds = user.history_titles, user.history_kinds
+        if titles is None or kinds is None:
+            titles, kinds = titles_and_kinds(catalogue, user.history_ids, user.local)
         for i, text in zip(todo, explain(np.array(todo), cand_vecs[todo], user.history_vecs, titles, kinds)):
             reasons[i] = text
     if timings is not None:
         timings["scoring_s"], timings["rerank_s"] = t1 - t0, time.perf_counter() - t1
-    return [Recommendation(cand_ids[i], _title(catalogue, cand_ids[i], playable), _kind(catalogue, cand_ids[i], playable),
-                           float(cand_scores[i]), reasons[i]) for i in chosen]
+    items = catalogue.items
+    out = []
+    for i in chosen:
+        if i < n_pool:
+            row = int(pool[i])
+            out.append(Recommendation(items.item_ids[row], items.titles[row], "audio" if items.is_audio[row] else "video",
+                                      float(cand_scores[i]), reasons[i]))
+        else:
+            it = local[i - n_pool]
+            out.append(Recommendation(it.item_id, it.title or it.item_id, it.kind or "video", float(cand_scores[i]), reasons[i]))
+    return out
 
 
-def _title(catalogue: Catalogue, item_id: str, local: list) -> str:
+def titles_and_kinds(catalogue: Catalogue, item_ids: Sequence[str], local: Sequence[LocalCandidate]) -> tuple[list[str], list[str]]:
+    """Title and kind (``audio``/``video``) of catalogue or local items, as the reasons name them."""
+    return [_title(catalogue, i, local) for i in item_ids], [_kind(catalogue, i, local) for i in item_ids]
+
+
+def _title(catalogue: Catalogue, item_id: str, local: Sequence[LocalCandidate]) -> str:
     if item_id in catalogue.index:
         return catalogue.items.titles[catalogue.index[item_id]]
     return next((it.title or item_id for it in local if it.item_id == item_id), item_id)
 
 
-def _kind(catalogue: Catalogue, item_id: str, local: list) -> str:
+def _kind(catalogue: Catalogue, item_id: str, local: Sequence[LocalCandidate]) -> str:
     if item_id in catalogue.index:
         return "audio" if catalogue.items.is_audio[catalogue.index[item_id]] else "video"
     return next((it.kind or "video" for it in local if it.item_id == item_id), "video")

@@ -33,6 +33,10 @@ class UserState:
     ``gone`` are never recommended (finished, skipped, disliked, blocked, in the history).
     ``negative_ids`` are recent skips/dislikes, newest first: items like them are lowered.
     ``local`` are the local items embedded with this bundle's dimension (any kind).
+
+    The last four are derived from the ones above; a caller that keeps a profile's state
+    between requests (:class:`edge.recommender.Recommender`) fills them once, and :func:`rank`
+    computes whichever is None.
     """
 
     profile: str
@@ -43,6 +47,10 @@ class UserState:
     negative_ids: list[str] = field(default_factory=list)
     age_limit: int | None = None
     local: list[LocalCandidate] = field(default_factory=list)
+    gone_rows: np.ndarray | None = None  # sorted int64 catalogue rows of ``gone``
+    negative_vecs: np.ndarray | None = None  # (len(negative_ids), d)
+    history_titles: list[str] | None = None
+    history_kinds: list[str] | None = None
 
 
 def positive_history(events: Sequence, catalogue: Catalogue, local: Mapping[str, np.ndarray], length: int) -> list[str]:
@@ -70,10 +78,15 @@ def user_vector(model, catalogue: Catalogue, history_len: int, events: Sequence,
     if not ids:
         return None, [], np.zeros((0, catalogue.embedding_dim), np.float32)
     vecs = item_vectors(catalogue, ids, local)
-    out = model.run(interest_feed(vecs, [np.arange(len(ids))], context.vector()[None], history_len))
-    return out[0], ids, vecs
+    return interest_vector(model, vecs, context, history_len), ids, vecs
 
 
-def negative_history(feedback: Sequence, length: int) -> list[str]:
-    """Distinct item ids of the skips and dislikes in ``feedback`` (newest first), at most ``length``."""
-    return list(dict.fromkeys(e.item_id for e in feedback if e.kind in NEGATIVE_KINDS))[:length]
+def interest_vector(model, history_vecs: np.ndarray, context: Context, history_len: int) -> np.ndarray:
+    """The interest student's user vector for positive history vectors (oldest first) in ``context``."""
+    return model.run(interest_feed(history_vecs, [np.arange(len(history_vecs))], context.vector()[None], history_len))[0]
+
+
+def negative_history(feedback: Sequence[tuple[str, str]], length: int) -> list[str]:
+    """Distinct item ids of the skips and dislikes in ``feedback`` (``(item_id, kind)`` pairs,
+    newest first, as ``HistoryStore.recent_items`` returns), at most ``length``."""
+    return list(dict.fromkeys(item for item, kind in feedback if kind in NEGATIVE_KINDS))[:length]
