@@ -298,3 +298,6 @@ def test_row_filters_mask_equals_allowed_rows_at_every_edge():
                 ctx = Context.at(max(now, 0.0), device)
                 want = allowed_rows(cat, ctx, age, now)
                 assert (filters.bias(ctx, age, now) == 0).tolist() == want.tolist()
+                rows = np.array([1, 7, 30])
+                want[rows] = False
+                assert (filters.bias_without(ctx, age, now, rows) == 0).tolist() == want.tolist()

@@ -60,7 +60,7 @@ def rank(catalogue: Catalogue, scorer: Scorer, user: UserState, context: Context
     else:
         scores = scorer.scores(user.vector)
         local_scores = np.array([float(it.embedding @ user.vector) for it in playable], np.float32)
-    pool = top_k(scores, cfg.candidates, gone_rows, filters.bias(context, user.age_limit, now_s))
+    pool = top_k(scores, cfg.candidates, bias=filters.bias_without(context, user.age_limit, now_s, gone_rows))
     # Candidates by position: catalogue rows, then the local items that have a score.
     local = [it for it, ok in zip(playable, np.isfinite(local_scores)) if ok]
     n_pool = len(pool)

@@ -108,9 +108,7 @@ def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None, bias: n
     ``argpartition`` at 100k rows); when the sample's threshold keeps fewer than ``k`` rows the
     full partial sort answers instead.
     """
-    s = np.array(scores, dtype=np.float32, copy=True)
-    if bias is not None:
-        np.add(s, bias, out=s)
+    s = np.add(scores, bias, dtype=np.float32) if bias is not None else np.array(scores, dtype=np.float32, copy=True)
     if exclude is not None and len(exclude):
         s[np.asarray(exclude, dtype=np.int64)] = -np.inf
     s[~np.isfinite(s)] = -np.inf
