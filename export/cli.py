@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
+from edge.cli.common import positive_int
 from edge.errors import DataError, EdgeError
 
 
@@ -140,12 +142,36 @@ def _print_card(report: dict) -> None:
 
 def _cmd_export_build(args: argparse.Namespace) -> int:
     _need_torch()
+    import os
+
+    if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        from export.distributed import launch
+
+        launch(args.nproc, _build_rank, args)
+        return 0
+    return _build_rank(args)
+
+
+def _build_rank(args: argparse.Namespace) -> int:
+    """One process of ``pipeline build``: the whole build alone, or one rank of a group that
+    torchrun (or ``--nproc``) started; rank 0 prints the card."""
+    from export import distributed
     from export.pipeline import build
 
-    ds = _load(args)
-    res = build(ds, args.out, _work_dir(args), _build_config(args), say=lambda m: print(f"  [{m}]", flush=True))
-    _print_card(res.report)
-    print(f"bundle written to {res.bundle} (work folder {res.work})")
+    group = distributed.init_from_env()
+    if group.active:
+        # The machine's threads are shared among its ranks; torchrun says how many run here.
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", group.world))
+        args.workers = max(1, args.workers // local)
+    try:
+        ds = _load(args)
+        say = (lambda m: print(f"  [{m}]", flush=True)) if group.is_main else (lambda _m: None)
+        res = build(ds, args.out, _work_dir(args), _build_config(args), say=say)
+    finally:
+        distributed.shutdown()
+    if group.is_main:
+        _print_card(res.report)
+        print(f"bundle written to {res.bundle} (work folder {res.work})" + (f"; trained on {group.world} processes" if group.active else ""))
     return 0
 
 
@@ -273,6 +299,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         b.add_argument("--no-teacher-export", action="store_true", help="skip optimum's ONNX export of the text teacher")
         b.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         b.add_argument("--workers", type=int, default=2, help="processes/threads (default 2)")
+        if action == "build":
+            b.add_argument("--nproc", type=positive_int, default=1,
+                           help="train on this many processes of this machine with PyTorch DistributedDataParallel (gloo on "
+                                "CPU, NCCL on GPUs), --workers threads shared among them; for several machines run the "
+                                "same command under torchrun instead (see README, default 1)")
         b.add_argument("--bundle-version", type=int, default=None,
                        help="the signed bundle version, a whole number that grows with every release; devices refuse one "
                             "below the newest they installed (default: the build's Unix time)")

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from export import distributed
 from export.config import StudentConfig
 from export.models.students import FusionStudent, InterestStudent
 from export.sequences import StudentExamples
@@ -67,6 +68,24 @@ def interest_loss(s_logits: torch.Tensor, t_logits: torch.Tensor, target: torch.
     return kl_weight * kl + (1 - kl_weight) * ce
 
 
+class _FusionLoss(torch.nn.Module):
+    """The fusion student's step loss as one module, so DistributedDataParallel sees every use
+    of the student in the step (the regression batch and the ranking candidates)."""
+
+    def __init__(self, model: FusionStudent, cfg: StudentConfig) -> None:
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, users: torch.Tensor | None,
+                targets: torch.Tensor | None, rng: np.random.Generator) -> torch.Tensor:
+        cfg = self.cfg
+        loss = fusion_loss(self.model(x[b]), y[b], cfg.temperature)
+        if users is not None and targets is not None:
+            loss = loss + cfg.fusion_rank_weight * fusion_rank_loss(self.model, x, users, targets, cfg.fusion_candidates,
+                                                                    cfg.fusion_rank_temperature, rng)
+        return loss
+
+
 def distill_fusion(features: np.ndarray, targets: np.ndarray, rows: np.ndarray, cfg: StudentConfig,
                    progress: bool = True, user_vectors: np.ndarray | None = None,
                    next_items: np.ndarray | None = None) -> tuple[FusionStudent, dict]:
@@ -83,7 +102,8 @@ def distill_fusion(features: np.ndarray, targets: np.ndarray, rows: np.ndarray, 
     """
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    rng = np.random.default_rng(cfg.seed)
+    group = distributed.current()
+    rng = np.random.default_rng([cfg.seed, group.rank] if group.active else cfg.seed)
     rows = np.asarray(rows, np.int64)
     x = torch.from_numpy(np.ascontiguousarray(features[rows], np.float32))
     y = torch.from_numpy(np.ascontiguousarray(targets[rows], np.float32))
@@ -102,13 +122,14 @@ def distill_fusion(features: np.ndarray, targets: np.ndarray, rows: np.ndarray, 
     t0 = time.perf_counter()
     losses = []
     model.train()
-    for _ in tqdm(range(cfg.fusion_steps), desc="distil fusion", unit="step", disable=not progress):
-        b = torch.from_numpy(rng.integers(0, len(x), size=min(cfg.batch_size, len(x))))
-        loss = fusion_loss(model(x[b]), y[b], cfg.temperature)
-        if rank:
-            e = torch.from_numpy(rng.integers(0, len(tgt), size=min(cfg.batch_size, len(tgt))))
-            loss = loss + cfg.fusion_rank_weight * fusion_rank_loss(model, x, uv[e], tgt[e], cfg.fusion_candidates,
-                                                                    cfg.fusion_rank_temperature, rng)
+    # Each rank draws from its own shard of items and of examples.
+    own_items = group.shard(np.arange(len(x)))
+    own_examples = group.shard(np.arange(len(tgt))) if rank else None
+    step_loss = group.wrap(_FusionLoss(model, cfg))
+    for _ in tqdm(range(cfg.fusion_steps), desc="distil fusion", unit="step", disable=not progress or not group.is_main):
+        b = torch.from_numpy(rng.choice(own_items, size=group.per_rank(min(cfg.batch_size, len(x)))))
+        e = torch.from_numpy(rng.choice(own_examples, size=group.per_rank(min(cfg.batch_size, len(tgt))))) if rank else None
+        loss = step_loss(x, y, b, uv[e] if rank else None, tgt[e] if rank else None, rng)
         losses.append(optimiser_step(opt, sched, loss))
     model.eval()
     with torch.no_grad():
@@ -128,7 +149,8 @@ def distill_interest(ex: StudentExamples, item_vectors: np.ndarray, teacher_user
     """
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    rng = np.random.default_rng(cfg.seed)
+    group = distributed.current()
+    rng = np.random.default_rng([cfg.seed, group.rank] if group.active else cfg.seed)
     table = torch.from_numpy(np.ascontiguousarray(item_vectors, np.float32))
     t_users = torch.from_numpy(np.ascontiguousarray(teacher_users, np.float32))
     model = InterestStudent(cfg)
@@ -138,12 +160,14 @@ def distill_interest(ex: StudentExamples, item_vectors: np.ndarray, teacher_user
     t0 = time.perf_counter()
     losses = []
     model.train()
-    for _ in tqdm(range(cfg.interest_steps), desc="distil interest", unit="step", disable=not progress):
-        b = rng.integers(0, len(ex), size=min(cfg.batch_size, len(ex)))
+    net = group.wrap(model)
+    own = group.shard(np.arange(len(ex)))
+    for _ in tqdm(range(cfg.interest_steps), desc="distil interest", unit="step", disable=not progress or not group.is_main):
+        b = rng.choice(own, size=group.per_rank(min(cfg.batch_size, len(ex))))
         # The history rows as the device feeds them: item vectors, zero where the mask pads.
         mask = torch.from_numpy(ex.mask[b])
         hist = table[torch.from_numpy(ex.history[b]).clamp(min=0)] * mask.unsqueeze(-1)
-        s_logits = model(hist, mask, torch.from_numpy(ex.context[b])) @ table.T / cfg.temperature
+        s_logits = net(hist, mask, torch.from_numpy(ex.context[b])) @ table.T / cfg.temperature
         with torch.no_grad():
             t_logits = t_users[b] @ table.T / cfg.temperature
         loss = interest_loss(s_logits, t_logits, torch.from_numpy(ex.target[b]), k, cfg.kl_weight)

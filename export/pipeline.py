@@ -20,6 +20,7 @@ The settings are :class:`export.config.BuildConfig`; the stages call :mod:`expor
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -38,6 +39,7 @@ from edge.contract.inputs import INTEREST_INPUTS, FUSION_INPUTS, interest_feed
 from edge.contract.int8 import dequantize_rows, quantize_rows
 from edge.errors import DataError
 from edge.bundle.archive import pack_archive
+from export import distributed
 from export.bundle import (
     popularity_priors,
     write_bundle,
@@ -118,8 +120,10 @@ class Work:
         return self.dir / name
 
     def save(self) -> None:
-        """Write the running report (atomically: a crash leaves the previous one)."""
-        atomic_write(self.report_path, json.dumps(self.report, indent=2, default=float))
+        """Write the running report (atomically: a crash leaves the previous one); only rank 0
+        of a distributed build writes."""
+        if distributed.current().is_main:
+            atomic_write(self.report_path, json.dumps(self.report, indent=2, default=float))
 
     def features(self) -> np.ndarray:
         path = self.path("features.npy")
@@ -153,6 +157,8 @@ def stage_train(w: Work) -> None:
     cfg = w.cfg
     events = user_events(w.split)
     model, log = train_teacher(events, w.ds.items, w.teacher_features(), cfg.teacher, progress=cfg.progress)
+    if not distributed.current().is_main:
+        return  # rank 0 saves, evaluates and exports the teacher
     table = model.item_table().numpy()
     save_teacher(model, w.path("teacher.pt"))
     _save_npy(w.path("teacher_items.npy"), table)
@@ -189,6 +195,8 @@ def stage_distill(w: Work) -> None:
     fusion, flog = distill_fusion(feats, table, np.arange(len(table)), cfg.student, cfg.progress, t_users, ex.target)
     dev = _device_table(table)
     interest, ilog = distill_interest(ex, dev, t_users, cfg.student, cfg.progress)
+    if not distributed.current().is_main:
+        return
     save_students(fusion, interest, cfg.student, w.path("students.pt"))
     w.report["students"] = {"fusion": flog, "interest": ilog}
     w.save()
@@ -303,9 +311,17 @@ def stage_cold(w: Work) -> None:
     w.save()
 
 
+#: Stages every rank of a distributed build runs (the training ones); the rest run on rank 0.
+_EVERY_RANK = ("features", "train", "distill")
+
+
 def build(ds: Dataset, out: str | Path, work: str | Path, cfg: BuildConfig | None = None,
           say: Callable[[str], None] | None = None) -> BuildResult:
     """Run every stage in order and write the bundle to ``out``.
+
+    In a process group (:mod:`export.distributed`) every rank trains the teachers and students
+    on its shard of users with DistributedDataParallel; rank 0 alone evaluates, quantises and
+    writes the bundle, and only its result names it.
 
     :raises ParityError: an exported model disagrees with PyTorch; no bundle is written.
     """
@@ -322,15 +338,53 @@ def build(ds: Dataset, out: str | Path, work: str | Path, cfg: BuildConfig | Non
         stages.append(("cold", lambda: stage_cold(w)))
     stages.append(("bundle", lambda: stage_bundle(w, out)))
     timings: dict[str, float] = {}
+    group = distributed.current()
+    bundle = None
     for name, run in stages:
         t = time.perf_counter()
-        bundle = run()
+        if name in _EVERY_RANK:
+            if name == "features" and not group.is_main:
+                group.barrier()  # rank 0 computes and caches them; the others then read them
+            bundle = run()
+            if name == "features" and group.is_main:
+                group.barrier()
+            group.barrier()
+        elif group.is_main:
+            with distributed.alone():
+                bundle = run()
         timings[f"{name}_s"] = time.perf_counter() - t
         say(f"{name}: {timings[f'{name}_s']:.1f} s")
         w.report["timings"] = timings
         w.save()
+    if not group.is_main:
+        return BuildResult(Path(out), w.dir, w.report, w.split, timings)
     return BuildResult(Path(bundle), w.dir, w.report, w.split, timings)
 
 
-__all__ = ["BuildResult", "Work", "build", "stage_train", "stage_distill", "stage_quantize", "stage_bundle",
+def build_distributed(nproc: int, ds: Dataset, out: str | Path, work: str | Path, cfg: BuildConfig | None = None) -> BuildResult:
+    """:func:`build` on ``nproc`` processes of this machine (torchelastic, gloo on CPU): the
+    training stages run on every rank with DistributedDataParallel, the rest on rank 0.
+
+    ``cfg.workers`` threads are shared among the ranks.
+
+    :returns: rank 0's result.
+    """
+    cfg = cfg or BuildConfig()
+    results = distributed.launch(nproc, _build_rank, ds, str(out), str(work), cfg)
+    return results[0]
+
+
+def _build_rank(ds: Dataset, out: str, work: str, cfg: BuildConfig) -> BuildResult:
+    # One rank of build_distributed: join the group torchelastic describes, build, leave.
+    group = distributed.init_from_env()
+    per_rank = max(1, cfg.workers // group.world)
+    cfg = dataclasses.replace(cfg, workers=per_rank, teacher=dataclasses.replace(cfg.teacher, threads=per_rank),
+                              student=dataclasses.replace(cfg.student, threads=per_rank))
+    try:
+        return build(ds, out, work, cfg)
+    finally:
+        distributed.shutdown()
+
+
+__all__ = ["BuildResult", "Work", "build", "build_distributed", "stage_train", "stage_distill", "stage_quantize", "stage_bundle",
            "stage_cold", "ParityError", "StageOrderError", "EvalReport", "PARITY_TOLERANCE"]

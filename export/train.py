@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from export import distributed
 from export.config import TeacherConfig, fit_to_data
 from export.data.contract import Item
 from export.models.teacher import Teacher
@@ -44,6 +45,40 @@ def optimiser_step(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.L
     return loss.item()
 
 
+class _TeacherLoss(torch.nn.Module):
+    """One step's loss as a module, so DistributedDataParallel sees the whole forward pass:
+    next-event cross-entropy over the candidates for positives, unlikelihood for skips."""
+
+    def __init__(self, model: Teacher, temperature: float, positive_codes: torch.Tensor) -> None:
+        super().__init__()
+        self.model, self.temperature = model, temperature
+        self.register_buffer("positive_codes", positive_codes, persistent=False)
+
+    def forward(self, items_t: torch.Tensor, kinds_t: torch.Tensor, ctx_t: torch.Tensor, cand: torch.Tensor,
+                fresh: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        tgt_items, tgt_kinds = items_t[:, 1:], kinds_t[:, 1:]
+        valid = (tgt_kinds > 0) & (kinds_t[:, :-1] > 0)
+        is_pos = torch.isin(tgt_kinds, self.positive_codes) & valid
+        is_neg = valid & ~is_pos
+        cand_vecs = model.fusion(cand, fresh)
+        table = torch.zeros(model.fusion.features.shape[0], cand_vecs.shape[1]).index_put((cand,), cand_vecs)
+        states = model.user_states(table, items_t[:, :-1], kinds_t[:, :-1], ctx_t[:, :-1], ctx_t[:, 1:])
+        # Logits only where there is something to predict: short histories leave most of a
+        # window padding, and (positions x catalogue) is the step's largest tensor.
+        at = valid.nonzero(as_tuple=True)
+        logits = states[at] @ cand_vecs.T / self.temperature  # (N, C)
+        col = torch.searchsorted(cand, tgt_items[at].clamp(min=0))
+        picked = torch.log_softmax(logits, dim=-1).gather(-1, col.unsqueeze(-1)).squeeze(-1)
+        pos_at, neg_at = is_pos[at], is_neg[at]
+        loss = -(picked * pos_at).sum() / pos_at.sum().clamp(min=1)
+        if neg_at.any():
+            # Unlikelihood: -log(1 - p(skipped item)).
+            p_neg = picked[neg_at].exp().clamp(max=1 - 1e-6)
+            loss = loss - torch.log1p(-p_neg).mean()
+        return loss
+
+
 def new_teacher(cfg: TeacherConfig, items: Sequence[Item], features: np.ndarray, has_history: np.ndarray) -> Teacher:
     """A freshly initialised teacher over the catalogue ``items`` with their ``(n_items, F)``
     content ``features``; ``has_history[i]`` says item ``i`` gets an id embedding."""
@@ -69,7 +104,6 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
     cfg = fit_to_data(cfg, [len(ev.items) for ev in events])
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    rng = np.random.default_rng(cfg.seed)
     n_items = len(items)
     has_history = np.zeros(n_items, bool)
     for ev in events:
@@ -80,8 +114,6 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
     users = np.flatnonzero(lengths >= 2)
     if len(users) == 0:
         raise ValueError("no user has two events: nothing to train the teacher on")
-    # Sample users in proportion to how many predictions they offer.
-    weights = (lengths[users] - 1) / (lengths[users] - 1).sum()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = one_cycle(opt, cfg.lr, cfg.steps)
     L = cfg.history_len
@@ -92,22 +124,22 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
             raise ValueError("exclude_items appear in the training events; drop them first (user_events(exclude_items=...))")
     allowed_rows = np.flatnonzero(allowed)
     full = len(allowed_rows) <= cfg.max_candidates
-    positive_codes = torch.tensor(sorted(POSITIVE_CODES))
+    group = distributed.current()
+    # Each rank trains on its own shard of users, with its own batches of batch/world rows.
+    users = group.shard(users)
+    weights = (lengths[users] - 1) / (lengths[users] - 1).sum()
+    rng = np.random.default_rng([cfg.seed, group.rank] if group.active else cfg.seed)
+    batch = group.per_rank(cfg.batch_size)
+    step_loss = group.wrap(_TeacherLoss(model, cfg.temperature, torch.tensor(sorted(POSITIVE_CODES))))
     losses: list[float] = []
     t0 = time.perf_counter()
     model.train()
-    bar = tqdm(range(cfg.steps), desc="teacher", unit="step", disable=not progress)
+    bar = tqdm(range(cfg.steps), desc="teacher", unit="step", disable=not progress or not group.is_main)
     for step in bar:
-        bu = rng.choice(users, size=cfg.batch_size, p=weights)
+        bu = rng.choice(users, size=batch, p=weights)
         ends = np.array([rng.integers(2, lengths[u] + 1) for u in bu])
         w = window(events, bu, ends, L + 1)
         items_t = torch.from_numpy(w.items)
-        kinds_t = torch.from_numpy(w.kinds)
-        ctx_t = torch.from_numpy(w.context)
-        tgt_items, tgt_kinds = items_t[:, 1:], kinds_t[:, 1:]
-        valid = (tgt_kinds > 0) & (kinds_t[:, :-1] > 0)
-        is_pos = torch.isin(tgt_kinds, positive_codes) & valid
-        is_neg = valid & ~is_pos
         if full:
             cand = torch.from_numpy(allowed_rows)
         else:
@@ -115,21 +147,7 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
             cand = torch.unique(torch.cat([items_t[items_t >= 0], negs]))
         # A bounded random subset of candidates gets fresh text vectors with gradients.
         fresh = cand[torch.from_numpy(rng.choice(len(cand), size=min(cfg.text_items_per_step, len(cand)), replace=False))]
-        cand_vecs = model.fusion(cand, fresh)
-        table = torch.zeros(n_items, cfg.dim).index_put((cand,), cand_vecs)
-        states = model.user_states(table, items_t[:, :-1], kinds_t[:, :-1], ctx_t[:, :-1], ctx_t[:, 1:])
-        # Logits only where there is something to predict: short histories leave most of a
-        # window padding, and (positions x catalogue) is the step's largest tensor.
-        at = valid.nonzero(as_tuple=True)
-        logits = states[at] @ cand_vecs.T / cfg.temperature  # (N, C)
-        col = torch.searchsorted(cand, tgt_items[at].clamp(min=0))
-        picked = torch.log_softmax(logits, dim=-1).gather(-1, col.unsqueeze(-1)).squeeze(-1)
-        pos_at, neg_at = is_pos[at], is_neg[at]
-        loss = -(picked * pos_at).sum() / pos_at.sum().clamp(min=1)
-        if neg_at.any():
-            # Unlikelihood: -log(1 - p(skipped item)).
-            p_neg = picked[neg_at].exp().clamp(max=1 - 1e-6)
-            loss = loss - torch.log1p(-p_neg).mean()
+        loss = step_loss(items_t, torch.from_numpy(w.kinds), torch.from_numpy(w.context), cand, fresh)
         losses.append(optimiser_step(opt, sched, loss, model.parameters(), clip_norm=5.0))
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
@@ -137,6 +155,8 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
     log = {
         "steps": cfg.steps,
         "batch_size": cfg.batch_size,
+        "processes": group.world,
+        "steps_per_s": cfg.steps / max(time.perf_counter() - t0, 1e-9),
         "rule": "steps and batch from the data (export.config.fit_to_data)",
         "loss_first": float(np.mean(losses[:20])),
         "loss_last": float(np.mean(losses[-20:])),

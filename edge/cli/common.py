@@ -24,12 +24,21 @@ DEVICE_PROFILE_HELP = "device profile: a shipped name (rpi4, tv-a55, speaker-a53
 
 def non_negative_int(text: str) -> int:
     """An argparse type: a whole number >= 0 (a negative one is a usage error, not a traceback)."""
+    return _int_at_least(text, 0)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    return _int_at_least(text, 1)
+
+
+def _int_at_least(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {low} or more, got {value}")
     return value
 
 

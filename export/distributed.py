@@ -1,0 +1,129 @@
+"""Training on several processes with PyTorch's own engine: ``torch.distributed`` process
+groups (gloo on CPU, NCCL on GPUs), :class:`~torch.nn.parallel.DistributedDataParallel` for the
+gradients, and torchelastic (``torchrun``, or :func:`launch` for ``--nproc`` on one machine)
+to start the workers.
+
+Each rank draws its training batches from its own shard of users (or examples), at
+``batch / world`` rows each, so one step of N processes sees a batch of the single-process
+size; DDP averages the gradients, so the optimiser takes the same kind of step. Rank 0 writes
+checkpoints, the report and the bundle; the others wait at a barrier.
+
+Several machines: start the same command on each under ``torchrun`` (``--nnodes``,
+``--nproc-per-node``, ``--rdzv-backend c10d --rdzv-endpoint HOST:PORT``); the worker sees
+``WORLD_SIZE``/``RANK`` and joins the group (:func:`init_from_env`).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process's place in the training group (``world == 1``: no group)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes checkpoints, reports and the bundle."""
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        """Whether several processes train together."""
+        return self.world > 1
+
+    def shard(self, rows: np.ndarray) -> np.ndarray:
+        """This rank's share of ``rows`` (every ``world``-th, from ``rank``)."""
+        return rows[self.rank :: self.world] if self.active else rows
+
+    def per_rank(self, batch: int) -> int:
+        """Rows per rank of a global batch of ``batch`` (at least 1)."""
+        return max(1, batch // self.world)
+
+    def barrier(self) -> None:
+        """Wait until every rank is here."""
+        if self.active:
+            dist.barrier()
+
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` under DistributedDataParallel in a group, else itself.
+
+        ``find_unused_parameters``: a step may leave a parameter without gradient (a text
+        layer no sampled item reached), which plain DDP would wait for forever. Buffers are not
+        broadcast each step: every rank fills them from the same data, and the teacher's text
+        cache is a per-rank approximation refreshed from the (synchronised) weights.
+        """
+        if not self.active:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(module, find_unused_parameters=True, broadcast_buffers=False)
+
+
+SOLO = Group()
+_alone = False
+
+
+def current() -> Group:
+    """The group this process trains with (after :func:`init_from_env`), or :data:`SOLO`
+    (also inside :func:`alone`)."""
+    if not _alone and dist.is_available() and dist.is_initialized():
+        return Group(dist.get_rank(), dist.get_world_size())
+    return SOLO
+
+
+@contextmanager
+def alone() -> Iterator[None]:
+    """Train as a single process inside the block: rank 0's own stages (the cold-item probe's
+    second teacher, the peers) must not wait for ranks that are not there."""
+    global _alone
+    before, _alone = _alone, True
+    try:
+        yield
+    finally:
+        _alone = before
+
+
+def init_from_env() -> Group:
+    """Join the process group torchrun (or :func:`launch`) describes in the environment:
+    NCCL when this process has a GPU, gloo otherwise. Without ``WORLD_SIZE`` > 1, nothing."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or not dist.is_available():
+        return SOLO
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return current()
+
+
+def shutdown() -> None:
+    """Leave the process group (every rank, at the end of the run)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def launch(nproc: int, entrypoint: Callable[..., Any], *args: Any) -> dict[int, Any]:
+    """Run ``entrypoint(*args)`` in ``nproc`` processes on this machine under torchelastic,
+    with a c10d rendezvous on loopback (no other host is contacted).
+
+    :returns: each rank's return value.
+    :raises torch.distributed.elastic.multiprocessing.errors.ChildFailedError: a rank failed
+        (its traceback is in the message).
+    """
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    cfg = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, rdzv_backend="c10d",
+                       rdzv_endpoint="127.0.0.1:0", run_id=f"edgerec-{os.getpid()}", max_restarts=0,
+                       monitor_interval=0.5, start_method="spawn")
+    return elastic_launch(cfg, entrypoint)(*args)
