@@ -145,9 +145,17 @@ def _cmd_export_build(args: argparse.Namespace) -> int:
     import os
 
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
         from export.distributed import launch
 
-        launch(args.nproc, _build_rank, args)
+        _load(args)  # bad data is one line of error here, before any process starts
+        try:
+            launch(args.nproc, _build_rank, args)
+        except ChildFailedError as exc:
+            first = next(iter(exc.failures.values()))
+            raise EdgeError(f"a training process failed (rank {first.local_rank}, exit code {first.exitcode}); "
+                            f"its error: {str(first.message)[:300]}") from None
         return 0
     return _build_rank(args)
 

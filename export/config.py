@@ -39,7 +39,11 @@ class TeacherConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     temperature: float = 0.07
+    # Catalogues up to max_candidates items train with the full softmax; larger ones with a
+    # sampled one (the batch's items plus max_candidates/2 uniform draws), logQ-corrected
+    # unless logq is False (kept for the comparison in benchmarks/sampled_softmax.py).
     max_candidates: int = 20000
+    logq: bool = True
     seed: int = 0
     threads: int = 2
 

@@ -47,7 +47,11 @@ def optimiser_step(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.L
 
 class _TeacherLoss(torch.nn.Module):
     """One step's loss as a module, so DistributedDataParallel sees the whole forward pass:
-    next-event cross-entropy over the candidates for positives, unlikelihood for skips."""
+    next-event cross-entropy over the candidates for positives, unlikelihood for skips.
+
+    With ``log_q`` (sampled candidates) the logits are corrected by each candidate's log
+    probability of being in the sample (Bengio & Senecal; Yi et al. 2019, "logQ"), so the
+    sampled softmax estimates the full one instead of favouring rare items."""
 
     def __init__(self, model: Teacher, temperature: float, positive_codes: torch.Tensor) -> None:
         super().__init__()
@@ -55,20 +59,24 @@ class _TeacherLoss(torch.nn.Module):
         self.register_buffer("positive_codes", positive_codes, persistent=False)
 
     def forward(self, items_t: torch.Tensor, kinds_t: torch.Tensor, ctx_t: torch.Tensor, cand: torch.Tensor,
-                fresh: torch.Tensor) -> torch.Tensor:
+                fresh: torch.Tensor, log_q: torch.Tensor | None = None) -> torch.Tensor:
         model = self.model
         tgt_items, tgt_kinds = items_t[:, 1:], kinds_t[:, 1:]
         valid = (tgt_kinds > 0) & (kinds_t[:, :-1] > 0)
         is_pos = torch.isin(tgt_kinds, self.positive_codes) & valid
         is_neg = valid & ~is_pos
         cand_vecs = model.fusion(cand, fresh)
-        table = torch.zeros(model.fusion.features.shape[0], cand_vecs.shape[1]).index_put((cand,), cand_vecs)
-        states = model.user_states(table, items_t[:, :-1], kinds_t[:, :-1], ctx_t[:, :-1], ctx_t[:, 1:])
+        # The windows index the candidates (which hold every item in them), not the catalogue:
+        # the step's tensors grow with the batch, never with the number of items.
+        local = torch.where(items_t >= 0, torch.searchsorted(cand, items_t.clamp(min=0)), -1)
+        states = model.user_states(cand_vecs, local[:, :-1], kinds_t[:, :-1], ctx_t[:, :-1], ctx_t[:, 1:])
         # Logits only where there is something to predict: short histories leave most of a
         # window padding, and (positions x catalogue) is the step's largest tensor.
         at = valid.nonzero(as_tuple=True)
         logits = states[at] @ cand_vecs.T / self.temperature  # (N, C)
-        col = torch.searchsorted(cand, tgt_items[at].clamp(min=0))
+        if log_q is not None:
+            logits = logits - log_q  # sampled softmax: each candidate's log inclusion probability
+        col = local[:, 1:][at]
         picked = torch.log_softmax(logits, dim=-1).gather(-1, col.unsqueeze(-1)).squeeze(-1)
         pos_at, neg_at = is_pos[at], is_neg[at]
         loss = -(picked * pos_at).sum() / pos_at.sum().clamp(min=1)
@@ -77,6 +85,18 @@ class _TeacherLoss(torch.nn.Module):
             p_neg = picked[neg_at].exp().clamp(max=1 - 1e-6)
             loss = loss - torch.log1p(-p_neg).mean()
         return loss
+
+
+def sample_log_q(freq: torch.Tensor, n_in_batch: int, n_uniform: int, n_items: int) -> torch.Tensor:
+    """log of each candidate's probability of being in a step's sample: drawn as one of the
+    ``n_in_batch`` events of the batch windows (each event is item ``i`` with probability
+    ``freq[i]``, its share of the training events) or one of ``n_uniform`` uniform draws over
+    ``n_items``: ``log(1 - (1 - freq)^n_in_batch (1 - 1/n_items)^n_uniform)``.
+
+    :returns: float32, like ``freq``, at most 0.
+    """
+    miss = n_in_batch * torch.log1p(-freq.clamp(max=1 - 1e-12)) + n_uniform * np.log1p(-1.0 / max(n_items, 2))
+    return torch.log(-torch.expm1(miss)).clamp(min=-50.0).float()
 
 
 def new_teacher(cfg: TeacherConfig, items: Sequence[Item], features: np.ndarray, has_history: np.ndarray) -> Teacher:
@@ -124,6 +144,9 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
             raise ValueError("exclude_items appear in the training events; drop them first (user_events(exclude_items=...))")
     allowed_rows = np.flatnonzero(allowed)
     full = len(allowed_rows) <= cfg.max_candidates
+    # How often each item appears in the training events: the in-batch part of the sample.
+    counts = np.bincount(np.concatenate([ev.items for ev in events]), minlength=n_items).astype(np.float64)
+    freq = torch.from_numpy(counts / max(counts.sum(), 1.0))
     group = distributed.current()
     # Each rank trains on its own shard of users, with its own batches of batch/world rows.
     users = group.shard(users)
@@ -132,6 +155,7 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
     batch = group.per_rank(cfg.batch_size)
     step_loss = group.wrap(_TeacherLoss(model, cfg.temperature, torch.tensor(sorted(POSITIVE_CODES))))
     losses: list[float] = []
+    n_cand = 0
     t0 = time.perf_counter()
     model.train()
     bar = tqdm(range(cfg.steps), desc="teacher", unit="step", disable=not progress or not group.is_main)
@@ -140,14 +164,20 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
         ends = np.array([rng.integers(2, lengths[u] + 1) for u in bu])
         w = window(events, bu, ends, L + 1)
         items_t = torch.from_numpy(w.items)
+        log_q = None
         if full:
             cand = torch.from_numpy(allowed_rows)
         else:
-            negs = torch.from_numpy(allowed_rows[rng.integers(0, len(allowed_rows), size=cfg.max_candidates // 2)])
-            cand = torch.unique(torch.cat([items_t[items_t >= 0], negs]))
+            n_negs = cfg.max_candidates // 2
+            negs = torch.from_numpy(allowed_rows[rng.integers(0, len(allowed_rows), size=n_negs)])
+            in_batch = items_t[items_t >= 0]
+            cand = torch.unique(torch.cat([in_batch, negs]))
+            if cfg.logq:
+                log_q = sample_log_q(freq[cand], len(in_batch), n_negs, len(allowed_rows))
         # A bounded random subset of candidates gets fresh text vectors with gradients.
         fresh = cand[torch.from_numpy(rng.choice(len(cand), size=min(cfg.text_items_per_step, len(cand)), replace=False))]
-        loss = step_loss(items_t, torch.from_numpy(w.kinds), torch.from_numpy(w.context), cand, fresh)
+        n_cand += len(cand)
+        loss = step_loss(items_t, torch.from_numpy(w.kinds), torch.from_numpy(w.context), cand, fresh, log_q)
         losses.append(optimiser_step(opt, sched, loss, model.parameters(), clip_norm=5.0))
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
@@ -156,6 +186,8 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
         "steps": cfg.steps,
         "batch_size": cfg.batch_size,
         "processes": group.world,
+        "softmax": "full" if full else ("sampled, logQ-corrected" if cfg.logq else "sampled, uncorrected"),
+        "mean_candidates": n_cand / max(cfg.steps, 1),
         "steps_per_s": cfg.steps / max(time.perf_counter() - t0, 1e-9),
         "rule": "steps and batch from the data (export.config.fit_to_data)",
         "loss_first": float(np.mean(losses[:20])),
