@@ -46,7 +46,7 @@ def train_and_score(dataset: str, data: str | None, work: str, seed: int, thread
         w = Work(Path(work) / "work", ds, BuildConfig(progress=False))
         feats = w.teacher_features()  # cached by the parent before the launch
         events = user_events(w.split)
-        cfg = TeacherConfig(threads=max(1, threads // group.world), seed=seed)
+        cfg = TeacherConfig(threads=distributed.threads_per_rank(threads) if group.active else threads, seed=seed)
         model, log = train_teacher(events, ds.items, feats, cfg, progress=False)
         if not group.is_main:
             return None

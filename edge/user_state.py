@@ -20,7 +20,7 @@ from edge.context import Context
 from edge.contract.events import NEGATIVE_KINDS
 from edge.history import HistoryStore
 from edge.ranking import LocalCandidate, UserState, item_vectors, negative_history, positive_history
-from edge.ranking.filters import excluded_rows
+from edge.ranking.filters import catalogue_rows
 from edge.ranking.rank import titles_and_kinds
 from edge.ranking.user import interest_vector
 
@@ -59,7 +59,7 @@ def read_profile_view(history: HistoryStore, bundle: Bundle, profile: str, block
     negative_ids = negative_history(feedback, bundle.history_len)
     titles, kinds = titles_and_kinds(bundle, hist_ids, local)
     state = UserState(profile, None, hist_ids, hist_vecs, gone, negative_ids, age_limit, local,
-                      gone_rows=excluded_rows(bundle, gone, np.ones(len(bundle.items), bool)),
+                      gone_rows=catalogue_rows(bundle, gone),
                       negative_vecs=item_vectors(bundle, negative_ids, local_vecs), history_titles=titles, history_kinds=kinds)
     return ProfileView(state)
 
@@ -100,7 +100,3 @@ class UserStateCache:
                 view.vectors.pop(next(iter(view.vectors)))
             view.vectors[key] = vector
         return replace(state, vector=vector)
-
-    def clear(self) -> None:
-        """Forget every kept view."""
-        self._views.clear()

@@ -140,46 +140,33 @@ def _print_card(report: dict) -> None:
     print(format_card(report))
 
 
+def _say(message: str) -> None:
+    # A module-level function, not a lambda: the ranks of --nproc receive it pickled.
+    print(f"  [{message}]", flush=True)
+
+
 def _cmd_export_build(args: argparse.Namespace) -> int:
     _need_torch()
-    import os
+    from export.pipeline import build_distributed, build_rank
 
+    ds = _load(args)  # bad data is one line of error here, before any process starts
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
-        from export.distributed import launch
-
-        _load(args)  # bad data is one line of error here, before any process starts
         try:
-            launch(args.nproc, _build_rank, args)
+            res = build_distributed(args.nproc, ds, args.out, _work_dir(args), _build_config(args), _say)
         except ChildFailedError as exc:
             first = next(iter(exc.failures.values()))
             raise EdgeError(f"a training process failed (rank {first.local_rank}, exit code {first.exitcode}); "
                             f"its error: {str(first.message)[:300]}") from None
-        return 0
-    return _build_rank(args)
-
-
-def _build_rank(args: argparse.Namespace) -> int:
-    """One process of ``pipeline build``: the whole build alone, or one rank of a group that
-    torchrun (or ``--nproc``) started; rank 0 prints the card."""
-    from export import distributed
-    from export.pipeline import build
-
-    group = distributed.init_from_env()
-    if group.active:
-        # The machine's threads are shared among its ranks; torchrun says how many run here.
-        local = int(os.environ.get("LOCAL_WORLD_SIZE", group.world))
-        args.workers = max(1, args.workers // local)
-    try:
-        ds = _load(args)
-        say = (lambda m: print(f"  [{m}]", flush=True)) if group.is_main else (lambda _m: None)
-        res = build(ds, args.out, _work_dir(args), _build_config(args), say=say)
-    finally:
-        distributed.shutdown()
-    if group.is_main:
-        _print_card(res.report)
-        print(f"bundle written to {res.bundle} (work folder {res.work})" + (f"; trained on {group.world} processes" if group.active else ""))
+        processes = args.nproc
+    else:  # alone, or one rank that torchrun started: rank 0 prints the card
+        res = build_rank(ds, args.out, _work_dir(args), _build_config(args), _say)
+        processes = int(os.environ.get("WORLD_SIZE", "1"))
+        if int(os.environ.get("RANK", "0")) != 0:
+            return 0
+    _print_card(res.report)
+    print(f"bundle written to {res.bundle} (work folder {res.work})" + (f"; trained on {processes} processes" if processes > 1 else ""))
     return 0
 
 

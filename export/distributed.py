@@ -106,6 +106,13 @@ def init_from_env() -> Group:
     return current()
 
 
+def threads_per_rank(total: int) -> int:
+    """This rank's share of ``total`` threads: the machine's threads are split among the ranks
+    that run on it (torchrun's ``LOCAL_WORLD_SIZE``; the whole group when it is not set)."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", current().world))
+    return max(1, total // max(local, 1))
+
+
 def shutdown() -> None:
     """Leave the process group (every rank, at the end of the run)."""
     if dist.is_available() and dist.is_initialized():

@@ -361,7 +361,8 @@ def build(ds: Dataset, out: str | Path, work: str | Path, cfg: BuildConfig | Non
     return BuildResult(Path(bundle), w.dir, w.report, w.split, timings)
 
 
-def build_distributed(nproc: int, ds: Dataset, out: str | Path, work: str | Path, cfg: BuildConfig | None = None) -> BuildResult:
+def build_distributed(nproc: int, ds: Dataset, out: str | Path, work: str | Path, cfg: BuildConfig | None = None,
+                      say: Callable[[str], None] | None = None) -> BuildResult:
     """:func:`build` on ``nproc`` processes of this machine (torchelastic, gloo on CPU): the
     training stages run on every rank with DistributedDataParallel, the rest on rank 0.
 
@@ -369,22 +370,29 @@ def build_distributed(nproc: int, ds: Dataset, out: str | Path, work: str | Path
 
     :returns: rank 0's result.
     """
-    cfg = cfg or BuildConfig()
-    results = distributed.launch(nproc, _build_rank, ds, str(out), str(work), cfg)
+    results = distributed.launch(nproc, build_rank, ds, str(out), str(work), cfg or BuildConfig(), say)
     return results[0]
 
 
-def _build_rank(ds: Dataset, out: str, work: str, cfg: BuildConfig) -> BuildResult:
-    # One rank of build_distributed: join the group torchelastic describes, build, leave.
+def build_rank(ds: Dataset, out: str | Path, work: str | Path, cfg: BuildConfig | None = None,
+               say: Callable[[str], None] | None = None) -> BuildResult:
+    """One process of a distributed build (started by torchrun or :func:`build_distributed`):
+    join the group the environment describes, take this rank's share of ``cfg.workers``
+    threads, :func:`build`, leave the group. Alone (no ``WORLD_SIZE``) it is :func:`build`.
+
+    ``say`` is called on rank 0 only.
+    """
+    cfg = cfg or BuildConfig()
     group = distributed.init_from_env()
-    per_rank = max(1, cfg.workers // group.world)
-    cfg = dataclasses.replace(cfg, workers=per_rank, teacher=dataclasses.replace(cfg.teacher, threads=per_rank),
-                              student=dataclasses.replace(cfg.student, threads=per_rank))
+    if group.active:
+        share = distributed.threads_per_rank(cfg.workers)
+        cfg = dataclasses.replace(cfg, workers=share, teacher=dataclasses.replace(cfg.teacher, threads=share),
+                                  student=dataclasses.replace(cfg.student, threads=share))
     try:
-        return build(ds, out, work, cfg)
+        return build(ds, out, work, cfg, say=say if group.is_main else None)
     finally:
         distributed.shutdown()
 
 
-__all__ = ["BuildResult", "Work", "build", "build_distributed", "stage_train", "stage_distill", "stage_quantize", "stage_bundle",
+__all__ = ["BuildResult", "Work", "build", "build_distributed", "build_rank", "stage_train", "stage_distill", "stage_quantize", "stage_bundle",
            "stage_cold", "ParityError", "StageOrderError", "EvalReport", "PARITY_TOLERANCE"]

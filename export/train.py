@@ -144,9 +144,10 @@ def train_teacher(events: list[UserEvents], items: Sequence[Item], features: np.
             raise ValueError("exclude_items appear in the training events; drop them first (user_events(exclude_items=...))")
     allowed_rows = np.flatnonzero(allowed)
     full = len(allowed_rows) <= cfg.max_candidates
-    # How often each item appears in the training events: the in-batch part of the sample.
-    counts = np.bincount(np.concatenate([ev.items for ev in events]), minlength=n_items).astype(np.float64)
-    freq = torch.from_numpy(counts / max(counts.sum(), 1.0))
+    if not full and cfg.logq:
+        # How often each item appears in the training events: the in-batch part of the sample.
+        counts = np.bincount(np.concatenate([ev.items for ev in events]), minlength=n_items).astype(np.float64)
+        freq = torch.from_numpy(counts / max(counts.sum(), 1.0))
     group = distributed.current()
     # Each rank trains on its own shard of users, with its own batches of batch/world rows.
     users = group.shard(users)

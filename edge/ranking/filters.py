@@ -22,11 +22,17 @@ def allowed_rows(catalogue: Catalogue, context: Context, age_limit: int | None, 
     return ok
 
 
+def catalogue_rows(catalogue: Catalogue, ids: Iterable[str]) -> np.ndarray:
+    """Sorted int64 catalogue rows of ``ids`` (ids not in the catalogue, e.g. local items, are
+    left out)."""
+    index = catalogue.index
+    return np.array(sorted({index[i] for i in ids if i in index}), dtype=np.int64)
+
+
 def excluded_rows(catalogue: Catalogue, gone: Iterable[str], allowed: np.ndarray) -> np.ndarray:
     """Sorted int64 rows never to recommend: those of ``gone`` (finished, skipped, disliked,
     blocked, in the history window) and those ``allowed`` refuses."""
-    rows = np.array(sorted({catalogue.index[i] for i in gone if i in catalogue.index}), dtype=np.int64)
-    return np.union1d(rows, np.flatnonzero(~allowed))
+    return np.union1d(catalogue_rows(catalogue, gone), np.flatnonzero(~allowed))
 
 
 def playable_local(kinds: Sequence[str | None], context: Context) -> np.ndarray:

@@ -14,7 +14,7 @@ from edge.ranking.catalogue import Catalogue, item_vectors
 from edge.ranking.config import RankingConfig, Recommendation
 from edge.ranking.diversity import mmr, negative_penalty
 from edge.ranking.explain import REASON_EXPLORE, REASON_POPULAR, explain
-from edge.ranking.filters import RowFilters, excluded_rows, playable_local
+from edge.ranking.filters import RowFilters, catalogue_rows, playable_local
 from edge.ranking.priors import prior_scores
 from edge.ranking.scoring import top_k
 from edge.ranking.user import LocalCandidate, UserState
@@ -53,7 +53,7 @@ def rank(catalogue: Catalogue, scorer: Scorer, user: UserState, context: Context
     if now_s is None:
         now_s = context.timestamp if context.timestamp is not None else time.time()
     playable = [it for it, ok in zip(user.local, playable_local([it.kind for it in user.local], context)) if ok and it.item_id not in user.gone]
-    gone_rows = user.gone_rows if user.gone_rows is not None else excluded_rows(catalogue, user.gone, np.ones(len(catalogue.items.item_ids), bool))
+    gone_rows = user.gone_rows if user.gone_rows is not None else catalogue_rows(catalogue, user.gone)
     if user.vector is None:
         scores = prior_scores(catalogue.priors, len(catalogue.items.item_ids), context)
         local_scores = np.full(len(playable), -np.inf, np.float32)
