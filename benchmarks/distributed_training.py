@@ -30,6 +30,14 @@ sys.path.insert(0, str(ROOT.parent))
 
 def train_and_score(dataset: str, data: str | None, work: str, seed: int, threads: int) -> dict | None:
     """One rank: join the group (if any), train the teacher, rank 0 scores it."""
+    from export import distributed
+
+    group = distributed.init_from_env()
+    with distributed.membership(group):
+        return _train_and_score(group, dataset, data, work, seed, threads)
+
+
+def _train_and_score(group, dataset: str, data: str | None, work: str, seed: int, threads: int) -> dict | None:
     from quality import load
 
     from export import distributed
@@ -40,24 +48,20 @@ def train_and_score(dataset: str, data: str | None, work: str, seed: int, thread
     from export.sequences import user_events
     from export.train import train_teacher
 
-    group = distributed.init_from_env()
-    try:
-        ds = load(dataset, data, Path(work))
-        w = Work(Path(work) / "work", ds, BuildConfig(progress=False))
-        feats = w.teacher_features()  # cached by the parent before the launch
-        events = user_events(w.split)
-        cfg = TeacherConfig(threads=distributed.threads_per_rank(threads) if group.active else threads, seed=seed)
-        model, log = train_teacher(events, ds.items, feats, cfg, progress=False)
-        if not group.is_main:
-            return None
-        table = model.item_table().numpy()
-        with distributed.alone():
-            report = evaluate([TeacherScorer(model, table, events, "teacher")], w.split)
-        r = report.rows[0]
-        return {"seed": seed, "processes": group.world, "ndcg@10": r["ndcg@10"], "hr@10": r["hr@10"], "steps": log["steps"],
-                "steps_per_s": log["steps_per_s"], "train_s": log["train_s"], "per_user": report.per_user["teacher"].tolist()}
-    finally:
-        distributed.shutdown()
+    ds = load(dataset, data, Path(work))
+    w = Work(Path(work) / "work", ds, BuildConfig(progress=False))
+    feats = w.teacher_features()  # cached by the parent before the launch
+    events = user_events(w.split)
+    cfg = TeacherConfig(threads=distributed.threads_per_rank(threads) if group.active else threads, seed=seed)
+    model, log = train_teacher(events, ds.items, feats, cfg, progress=False)
+    if not group.is_main:
+        return None
+    table = model.item_table().numpy()
+    with distributed.alone():
+        report = evaluate([TeacherScorer(model, table, events, "teacher")], w.split)
+    r = report.rows[0]
+    return {"seed": seed, "processes": group.world, "ndcg@10": r["ndcg@10"], "hr@10": r["hr@10"], "steps": log["steps"],
+            "steps_per_s": log["steps_per_s"], "train_s": log["train_s"], "per_user": report.per_user["teacher"].tolist()}
 
 
 def main() -> int:

@@ -170,8 +170,12 @@ class Recommender:
         ts = time.time() if timestamp is None else timestamp
         ctx = Context.at(ts, device)
         self.history.add_profile(profile)
-        return self.history.record(profile, item_id, kind, ts, value=value, hour=ctx.hour, weekday=ctx.weekday, device=device, tags=tags,
-                                   client_id=client_id)
+        before = self.history.change_token()
+        event_id = self.history.record(profile, item_id, kind, ts, value=value, hour=ctx.hour, weekday=ctx.weekday, device=device,
+                                       tags=tags, client_id=client_id)
+        # The next request would otherwise re-read up to FEEDBACK_WINDOW events for one new one.
+        self._states.recorded(self.history, self.bundle, profile, before, event_id, item_id, kind, ts)
+        return event_id
 
     def block(self, profile: str | None, item_id: str, blocked: bool = True) -> list[str]:
         """Never recommend ``item_id`` to ``profile`` (or allow it again with ``blocked=False``).

@@ -26,9 +26,49 @@ from edge.ranking.user import interest_vector
 
 #: Events read to find what a profile finished, disliked or skipped.
 FEEDBACK_WINDOW = 10_000
+#: The kinds of those events.
+FEEDBACK_KINDS = (*sorted(NEGATIVE_KINDS), "complete")
 #: Profiles and contexts kept; past these the oldest entries are dropped.
 MAX_PROFILES = 64
 MAX_CONTEXTS = 8
+
+
+@dataclass
+class Feedback:
+    """The profile's last :data:`FEEDBACK_WINDOW` finished/skipped/disliked events, newest
+    first, with the catalogue rows they name (kept so one new event updates them in O(1)
+    lookups instead of re-reading the window)."""
+
+    events: list[tuple[str, str]]  # (item_id, kind), newest first
+    counts: dict[str, int]  # item id -> events of it in the window
+    rows: np.ndarray  # sorted int64 catalogue rows of the window's items
+
+    @classmethod
+    def read(cls, history: HistoryStore, bundle: Bundle, profile: str) -> "Feedback":
+        events = history.recent_items(profile, FEEDBACK_WINDOW, kinds=FEEDBACK_KINDS)
+        counts: dict[str, int] = {}
+        for item, _ in events:
+            counts[item] = counts.get(item, 0) + 1
+        return cls(events, counts, catalogue_rows(bundle, counts))
+
+    def with_newest(self, bundle: Bundle, item_id: str, kind: str) -> "Feedback":
+        """The window after one more event, newer than every event in it."""
+        if kind not in FEEDBACK_KINDS:
+            return self
+        events = [(item_id, kind)] + self.events
+        counts = dict(self.counts)
+        counts[item_id] = counts.get(item_id, 0) + 1
+        rows = self.rows
+        if counts[item_id] == 1 and item_id in bundle.index:
+            rows = np.union1d(rows, [bundle.index[item_id]]).astype(np.int64)
+        if len(events) > FEEDBACK_WINDOW:
+            old, _ = events.pop()
+            counts[old] -= 1
+            if counts[old] == 0:
+                del counts[old]
+                if old in bundle.index:
+                    rows = np.setdiff1d(rows, [bundle.index[old]], assume_unique=True).astype(np.int64)
+        return Feedback(events, counts, rows)
 
 
 @dataclass
@@ -37,13 +77,21 @@ class ProfileView:
     user vectors by context."""
 
     state: UserState  # with vector None: the per-context vector is filled in per request
+    feedback: Feedback
+    newest: tuple[float, int] | None  # (timestamp, id) of the profile's newest event when read
+    #: False after this process's own write: only the feedback window is current, the rest
+    #: (cheap to read: a few dozen rows) is read at the next request.
+    complete: bool = True
     vectors: dict[tuple[int, int, str], np.ndarray] = field(default_factory=dict)
 
 
-def read_profile_view(history: HistoryStore, bundle: Bundle, profile: str, blocked: list[str]) -> ProfileView:
+def read_profile_view(history: HistoryStore, bundle: Bundle, profile: str, blocked: list[str],
+                      feedback: Feedback | None = None) -> ProfileView:
     """Read everything a request needs about ``profile`` from the history.
 
     :param blocked: the profile's blocked item ids.
+    :param feedback: the feedback window when already known (updated by the caller after its
+        own write); read from the history when None.
     :raises HistoryError: an unknown profile, or a history that cannot be read.
     """
     age_limit = history.age_limit(profile)  # raises HistoryError for an unknown profile
@@ -54,14 +102,16 @@ def read_profile_view(history: HistoryStore, bundle: Bundle, profile: str, block
     events = history.recent(profile, bundle.history_len * 2)
     hist_ids = positive_history(events, bundle, local_vecs, bundle.history_len)
     hist_vecs = item_vectors(bundle, hist_ids, local_vecs)
-    feedback = history.recent_items(profile, FEEDBACK_WINDOW, kinds=[*NEGATIVE_KINDS, "complete"])
-    gone = {item for item, _ in feedback} | set(hist_ids) | set(blocked)
-    negative_ids = negative_history(feedback, bundle.history_len)
+    if feedback is None:
+        feedback = Feedback.read(history, bundle, profile)
+    gone = set(feedback.counts) | set(hist_ids) | set(blocked)
+    negative_ids = negative_history(feedback.events, bundle.history_len)
     titles, kinds = titles_and_kinds(bundle, hist_ids, local)
     state = UserState(profile, None, hist_ids, hist_vecs, gone, negative_ids, age_limit, local,
-                      gone_rows=catalogue_rows(bundle, gone),
+                      gone_rows=np.union1d(feedback.rows, catalogue_rows(bundle, [*hist_ids, *blocked])).astype(np.int64),
                       negative_vecs=item_vectors(bundle, negative_ids, local_vecs), history_titles=titles, history_kinds=kinds)
-    return ProfileView(state)
+    newest = (events[0].timestamp, int(events[0].id)) if events else None
+    return ProfileView(state, feedback, newest)
 
 
 class UserStateCache:
@@ -69,6 +119,38 @@ class UserStateCache:
 
     def __init__(self) -> None:
         self._views: dict[str, tuple[tuple, ProfileView]] = {}
+
+    def _keep(self, profile: str, token: tuple, view: ProfileView) -> None:
+        self._views.pop(profile, None)
+        if len(self._views) >= MAX_PROFILES:
+            self._views.pop(next(iter(self._views)))
+        self._views[profile] = (token, view)
+
+    def recorded(self, history: HistoryStore, bundle: Bundle, profile: str, before: tuple, event_id: int,
+                 item_id: str, kind: str, timestamp: float) -> None:
+        """After this process recorded one event: update ``profile``'s kept state in place of
+        re-reading its feedback window, when nothing else can have changed.
+
+        That holds when the kept state was read at token ``before`` (taken just before the
+        write), no other connection has written since (same ``data_version``), and the profile's
+        two newest events are now the new one and the newest one the state was read with (so
+        no other write of this connection slipped in, and the event is newest in time order).
+        Anything else leaves the state to be read again on the next request. The rest of the
+        state is read at that request (:attr:`ProfileView.complete`), so a write costs two rows.
+        """
+        entry = self._views.get(profile)
+        if entry is None or entry[0] != before:
+            return
+        after = history.change_token()
+        if after[:2] != before[:2] or after == before:
+            return
+        view = entry[1]
+        newest = history.recent(profile, 2)
+        expected = [event_id] + ([view.newest[1]] if view.newest is not None else [])
+        if [ev.id for ev in newest] != expected:
+            return
+        feedback = view.feedback.with_newest(bundle, item_id, kind)
+        self._keep(profile, after, ProfileView(view.state, feedback, (timestamp, event_id), complete=False))
 
     def user_state(self, history: HistoryStore, bundle: Bundle, model, profile: str, context: Context,
                    blocked: Callable[[str], list[str]]) -> UserState:
@@ -84,9 +166,10 @@ class UserStateCache:
         entry = self._views.get(profile)
         if entry is None or entry[0] != token:
             view = read_profile_view(history, bundle, profile, blocked(profile))
-            if len(self._views) >= MAX_PROFILES:
-                self._views.pop(next(iter(self._views)))
-            self._views[profile] = (token, view)
+            self._keep(profile, token, view)
+        elif not entry[1].complete:
+            view = read_profile_view(history, bundle, profile, blocked(profile), entry[1].feedback)
+            self._keep(profile, token, view)
         else:
             view = entry[1]
         state = view.state

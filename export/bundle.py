@@ -16,6 +16,8 @@ import numpy as np
 
 from edge import __version__
 from edge.bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, sha256_file
+from edge.bundle.columns import write_item_columns
+from edge.bundle.format import ITEMS_FILE
 from edge.bundle.freshness import DEFAULT_VALID_DAYS
 from edge.context import CONTEXT_DIM, hour_weekday
 from edge.contract.inputs import SCORER_INPUTS
@@ -127,18 +129,11 @@ def write_bundle(
         q, scale = quantize_rows(embeddings)
         np.save(tmp / "catalog/embeddings_int8.npy", q)
         np.save(tmp / "catalog/scales.npy", scale)
-        # Columns, not one object per item: the device reads 100k items without 100k dicts.
-        meta = {
-            "item_id": [it.item_id for it in items],
-            "title": [it.title for it in items],
-            "kind": [it.kind for it in items],
-            "tags": [list(it.tags) for it in items],
-            "duration_s": [it.duration_s for it in items],
-            "age_rating": [it.age_rating for it in items],
-            "available_from": [it.available_from for it in items],
-            "available_until": [it.available_until for it in items],
-        }
-        (tmp / "catalog/items.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        # Binary columns, not JSON: a million items open without parsing a million objects.
+        write_item_columns(tmp / ITEMS_FILE, [it.item_id for it in items], [it.title for it in items],
+                           [it.kind for it in items], [it.tags for it in items], [it.duration_s for it in items],
+                           [it.age_rating for it in items], [it.available_from for it in items],
+                           [it.available_until for it in items])
         (tmp / "catalog/priors.json").write_text(json.dumps(priors), encoding="utf-8")
         files = {}
         for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
@@ -164,7 +159,7 @@ def write_bundle(
             "models": model_entries,
             "catalog": {
                 "n_items": len(items),
-                "items": "catalog/items.json",
+                "items": ITEMS_FILE,
                 "embeddings": "catalog/embeddings_int8.npy",
                 "scales": "catalog/scales.npy",
                 "priors": "catalog/priors.json",

@@ -37,6 +37,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
+    if args.no_media:
+        from export.data.synthetic.scale import generate_scale
+
+        events = args.events if args.events is not None else 20 * args.users
+        try:
+            s = generate_scale(args.out, args.users, args.items, events, seed=args.seed, fmt=args.format)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        print(f"{s.n_items} items, {s.n_users} users, {s.n_events} events (synthetic, no media)\n  {s.items_csv}\n  {s.interactions}")
+        return 0
+    if args.events is not None or args.format != "csv":
+        raise DataError("--events and --format need --no-media (the media demo's users are simulated event by event)")
     from export.data.synthetic import generate_demo
 
     d = generate_demo(args.out, seed=args.seed, n_items=args.items, n_users=args.users, workers=args.workers)
@@ -216,7 +228,7 @@ def _cmd_export_keygen(args: argparse.Namespace) -> int:
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--interactions", help="interactions.csv (data contract)")
+    p.add_argument("--interactions", help="interactions.csv or .parquet (data contract)")
     p.add_argument("--items", help="items.csv (data contract)")
     p.add_argument("--media-root", help="folder media paths are relative to (default: items.csv's folder)")
     p.add_argument("--movielens", metavar="FOLDER", help="read a MovieLens-100K folder instead of CSVs")
@@ -245,6 +257,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Write a deterministic synthetic catalogue (audio + video media) and user histories in the data contract.")
     p.add_argument("out", help="output folder")
     _demo_data_args(p)
+    p.add_argument("--no-media", action="store_true",
+                   help="a log at scale instead: no media files, vectorised users (for the data-path benchmark)")
+    p.add_argument("--events", type=positive_int, help="with --no-media: number of events (default 20 per user)")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="with --no-media: interaction log format (default csv)")
     p.set_defaults(func=_cmd_demo_data)
 
     p = sub.add_parser("eval", help="leave-last-out evaluation of bundles against baselines, over seeds, with intervals",

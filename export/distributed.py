@@ -16,6 +16,7 @@ Several machines: start the same command on each under ``torchrun`` (``--nnodes`
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -65,9 +66,16 @@ class Group:
         """
         if not self.active:
             return module
+        import warnings
+
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(module, find_unused_parameters=True, broadcast_buffers=False)
+        with warnings.catch_warnings():
+            # torch 2.13 deprecates broadcast_buffers, but its replacement still syncs buffers
+            # at init, which the per-rank text cache must not be; torch itself says to keep
+            # broadcast_buffers=False until init_sync_buffers exists.
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
+            return DistributedDataParallel(module, find_unused_parameters=True, broadcast_buffers=False)
 
 
 SOLO = Group()
@@ -113,11 +121,37 @@ def threads_per_rank(total: int) -> int:
     return max(1, total // max(local, 1))
 
 
-def shutdown() -> None:
-    """Leave the process group (every rank, at the end of the run)."""
+def shutdown(clean: bool = True) -> None:
+    """Leave the process group at the end of the run.
+
+    :param clean: every rank got here (wait for the others first). After an exception pass
+        False: a barrier would wait forever for ranks still inside a collective with this one,
+        so the group is left at once; the process then exits with the error, and the launcher
+        (torchelastic or torchrun) stops the other ranks.
+    """
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        if clean:
+            dist.barrier()
         dist.destroy_process_group()
+
+
+@contextmanager
+def membership(group: Group) -> Iterator[None]:
+    """Run a rank's work inside the group and leave it afterwards: cleanly (after a barrier)
+    when the work returns; at once when it raises, with the error written to stderr first.
+
+    The launcher reports the first rank it sees fail, which may be a peer that lost its
+    connection to this one, so the rank that raised says so itself.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        if group.active:
+            sys.stderr.write(f"edgerec: rank {group.rank} of {group.world} failed: {type(exc).__name__}: {exc}\n")
+            sys.stderr.flush()
+        shutdown(clean=False)
+        raise
+    shutdown()
 
 
 def launch(nproc: int, entrypoint: Callable[..., Any], *args: Any) -> dict[int, Any]:
@@ -130,6 +164,10 @@ def launch(nproc: int, entrypoint: Callable[..., Any], *args: Any) -> dict[int, 
     """
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    # The ranks are fresh processes: c10's log level is read when torch loads there. Its
+    # warnings (e.g. "find_unused_parameters=True ... did not find any unused parameters" on
+    # a step where every text layer was reached) are per-run noise, not errors.
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
     cfg = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, rdzv_backend="c10d",
                        rdzv_endpoint="127.0.0.1:0", run_id=f"edgerec-{os.getpid()}", max_restarts=0,
                        monitor_interval=0.5, start_method="spawn")

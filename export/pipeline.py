@@ -89,13 +89,16 @@ class BuildResult:
 
 
 def dataset_hash(ds: Dataset) -> str:
-    """sha256 over the catalogue ids and the interaction log, recorded in the manifest."""
+    """sha256 over the catalogue ids and the interaction log (its vocabularies and code
+    columns, so hashing 20M events touches no per-row object), recorded in the manifest."""
     h = hashlib.sha256()
     h.update("\x1f".join(it.item_id for it in ds.items).encode())
     inter = ds.interactions
-    for col in (inter.user_ids, inter.item_ids, inter.events):
-        h.update("\x1f".join(map(str, col)).encode())
-    h.update(inter.timestamps.tobytes())
+    for vocab in (inter.user_vocab, inter.item_vocab):
+        h.update("\x1f".join(map(str, vocab)).encode())
+        h.update(b"\x1e")
+    for col in (inter.user_codes, inter.item_codes, inter.kinds, inter.timestamps):
+        h.update(np.ascontiguousarray(col).tobytes())
     return h.hexdigest()
 
 
@@ -388,10 +391,8 @@ def build_rank(ds: Dataset, out: str | Path, work: str | Path, cfg: BuildConfig 
         share = distributed.threads_per_rank(cfg.workers)
         cfg = dataclasses.replace(cfg, workers=share, teacher=dataclasses.replace(cfg.teacher, threads=share),
                                   student=dataclasses.replace(cfg.student, threads=share))
-    try:
+    with distributed.membership(group):
         return build(ds, out, work, cfg, say=say if group.is_main else None)
-    finally:
-        distributed.shutdown()
 
 
 __all__ = ["BuildResult", "Work", "build", "build_distributed", "build_rank", "stage_train", "stage_distill", "stage_quantize", "stage_bundle",

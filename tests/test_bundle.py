@@ -14,7 +14,7 @@ from edge.features import FeatureSpec
 from edge.contract.int8 import quantize_rows
 
 
-def test_manifest_lists_every_file_with_hash_and_size(tiny_build):
+def test_manifest_lists_every_file_with_hash_and_size(tiny_build, tiny_dataset):
     b = Bundle.open(tiny_build.bundle)
     files = {p.relative_to(tiny_build.bundle).as_posix() for p in tiny_build.bundle.rglob("*") if p.is_file()} - {"manifest.json"}
     assert set(b.manifest["files"]) == files
@@ -23,11 +23,13 @@ def test_manifest_lists_every_file_with_hash_and_size(tiny_build):
     assert {p["model"].split()[0] for p in b.manifest["model_card"]["parity"]["checks"]} == {"interest", "fusion"}
     for key in ("created_at", "format_version", "build_config", "precision"):
         assert key in b.manifest
-    columns = json.loads((tiny_build.bundle / "catalog/items.json").read_text())
-    assert set(columns) >= {"item_id", "title", "kind", "tags", "duration_s", "age_rating", "available_from", "available_until"}
-    assert all(len(v) == 40 for v in columns.values())
-    it = b.items[3]
-    assert (it.item_id, it.kind, it.tags) == (columns["item_id"][3], columns["kind"][3], tuple(columns["tags"][3]))
+    assert b.manifest["catalog"]["items"] == "catalog/items.npz"
+    items = tiny_dataset.items  # the catalogue the bundle was built from, in order
+    assert [b.items[i].item_id for i in range(40)] == [it.item_id for it in items]
+    for i in (0, 3, 39):
+        got, src = b.items[i], items[i]
+        assert (got.title, got.kind, got.tags, got.age_rating) == (src.title, src.kind, src.tags, src.age_rating)
+        assert b.index[src.item_id] == i
     priors = json.loads((tiny_build.bundle / "catalog/priors.json").read_text())
     assert set(priors["by_device_hour"]) == {"tv", "speaker"} and len(priors["by_device_hour"]["speaker"]) == 24
     assert b.embeddings_int8.dtype == np.int8 and isinstance(b.embeddings_int8, np.memmap)

@@ -40,7 +40,12 @@ def bundle_contract(root: Path) -> dict:
     for name, entry in m["models"].items():
         io = {backend: (_onnx_io if backend == "onnx" else _tflite_io)(root / rel) for backend, rel in entry["files"].items()}
         models[name] = {"inputs": entry["inputs"], "files": entry["files"], "io": io}
-    items = json.loads((root / m["catalog"]["items"]).read_text(encoding="utf-8"))
+    items_path = root / m["catalog"]["items"]
+    if items_path.suffix == ".npz":
+        with np.load(items_path, allow_pickle=False) as npz:
+            items = {k: npz[k].dtype.str for k in npz.files}
+    else:
+        items = json.loads(items_path.read_text(encoding="utf-8"))
     priors = json.loads((root / m["catalog"]["priors"]).read_text(encoding="utf-8"))
     return {
         "manifest_keys": sorted(m),

@@ -45,3 +45,43 @@ def test_each_rank_draws_from_its_own_shard():
     assert not set(shards[0]) & set(shards[1])
     assert Group(0, 4).per_rank(32) == 8 and Group(0, 64).per_rank(32) == 1
     assert Group().shard(rows) is rows
+
+
+_FAILING_RANK = '''
+import sys
+sys.path.insert(0, {root!r})
+import torch.distributed as dist
+from export import distributed
+
+
+def rank_main():
+    group = distributed.init_from_env()
+    with distributed.membership(group):
+        if group.rank == 1:
+            raise ValueError("rank 1 could not read its shard")
+        dist.barrier()  # rank 0 waits here for a rank that will never come
+
+
+if __name__ == "__main__":
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    try:
+        distributed.launch(2, rank_main)
+    except ChildFailedError as exc:
+        print("FAILED:", exc)
+        sys.exit(3)
+'''
+
+
+def test_a_failing_rank_ends_the_run_with_its_error_not_a_hang(tmp_path):
+    """A rank that raises while another waits in a collective: the launcher stops the run and
+    reports the error (the rank leaves the group without the barrier a clean exit waits on)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "failing_rank.py"
+    script.write_text(_FAILING_RANK.format(root=str(Path(__file__).resolve().parents[1])))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 3, out.stderr[-2000:]
+    # The launcher may report rank 0 (its peer vanished) first; rank 1 says why itself.
+    assert "edgerec: rank 1 of 2 failed: ValueError: rank 1 could not read its shard" in out.stderr

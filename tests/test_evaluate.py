@@ -234,7 +234,7 @@ def test_target_is_the_last_newly_seen_item_and_later_repeats_are_dropped():
 
 def test_unknown_item_in_log_is_a_data_error():
     ds = make_dataset(["a"], [("u", "a", 1)])
-    ds.interactions.item_ids[0] = "zzz"
+    ds.interactions.item_vocab[0] = "zzz"
     with pytest.raises(DataError, match="'zzz' is not in the catalogue"):
         leave_last_out(ds)
 

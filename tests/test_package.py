@@ -54,6 +54,6 @@ def test_package_installs_offline_in_a_fresh_venv_and_recommends(device_bundle, 
 
 
 def tiny_build_first_item(bundle: Path) -> str:
-    import json
+    from edge.bundle import Bundle
 
-    return json.loads((bundle / "catalog" / "items.json").read_text())["item_id"][0]
+    return Bundle.open(bundle).items.item_ids[0]

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from edge.bundle.columns import TagColumn, read_item_columns
 from edge.errors import BundleError
 
 __all__ = ["CatalogItem", "CatalogItems", "check_priors", "read_catalogue"]
@@ -31,7 +32,11 @@ class CatalogItem:
 
 class CatalogItems(Sequence[CatalogItem]):
     """The catalogue's metadata held as columns (a 100k-item catalogue costs a few MB, not a
-    dict per item); indexing builds a :class:`CatalogItem`."""
+    dict per item); indexing builds a :class:`CatalogItem`.
+
+    ``item_ids``, ``titles`` and ``tags`` are sequences (lists from ``items.json``, lazily
+    decoded columns from ``items.npz``); ``index`` maps an id to its row.
+    """
 
     def __init__(self, item_ids: list[str], titles: list[str], kinds: list[str], tags: list[list[str]],
                  durations: list[float | None], age: list[int | None], start: list[float | None], end: list[float | None]) -> None:
@@ -50,6 +55,29 @@ class CatalogItems(Sequence[CatalogItem]):
         self.age_ratings = np.array([-1 if a is None else int(a) for a in age], dtype=np.int32)
         self.available_from = np.array([-np.inf if t is None else float(t) for t in start])
         self.available_until = np.array([np.inf if t is None else float(t) for t in end])
+        self.index: Mapping[str, int] = {item_id: i for i, item_id in enumerate(item_ids)}
+        if len(self.index) != n:
+            raise ValueError("catalogue item ids are not unique")
+
+    @classmethod
+    def from_columns(cls, item_ids: Sequence[str], titles: Sequence[str], tags: Sequence[tuple[str, ...]],
+                     is_audio: np.ndarray, durations: np.ndarray, age_ratings: np.ndarray, available_from: np.ndarray,
+                     available_until: np.ndarray, index: Mapping[str, int]) -> "CatalogItems":
+        """Columns already checked against each other (:func:`edge.bundle.columns.read_item_columns`)."""
+        self = cls.__new__(cls)
+        self.item_ids, self.titles, self.tags, self.index = item_ids, titles, tags, index
+        self.is_audio, self.durations, self.age_ratings = is_audio, durations, age_ratings
+        self.available_from, self.available_until = available_from, available_until
+        return self
+
+    def tag_matrix(self, extra_rows: int = 0) -> np.ndarray:
+        """int64 ``(n + extra_rows, width)``: each item's tags as ids, -1 padded (see
+        :func:`edge.ranking.filters.tag_id_matrix`); the extra rows have no tags."""
+        if isinstance(self.tags, TagColumn):
+            return self.tags.id_matrix(extra_rows)
+        from edge.ranking.filters import tag_id_matrix
+
+        return tag_id_matrix(list(self.tags) + [()] * extra_rows)
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -92,7 +120,10 @@ def read_catalogue(root: Path, catalog: dict[str, Any], embedding_dim: int) -> t
     """
     embeddings: np.ndarray = np.load(root / catalog["embeddings"], mmap_mode="r", allow_pickle=False)
     scales: np.ndarray = np.load(root / catalog["scales"], allow_pickle=False).astype(np.float32)
-    items = CatalogItems.from_json(json.loads((root / catalog["items"]).read_text(encoding="utf-8")))
+    if str(catalog["items"]).endswith(".npz"):
+        items = CatalogItems.from_columns(**read_item_columns(root / catalog["items"]))  # type: ignore[arg-type]
+    else:  # items.json: bundles written before the binary columns
+        items = CatalogItems.from_json(json.loads((root / catalog["items"]).read_text(encoding="utf-8")))
     priors: dict[str, Any] = json.loads((root / catalog["priors"]).read_text(encoding="utf-8"))
     n, dim = embeddings.shape if embeddings.ndim == 2 else (-1, -1)
     if embeddings.dtype != np.int8 or n != len(items) or scales.shape != (n,):

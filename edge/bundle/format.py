@@ -6,7 +6,8 @@ A bundle is a folder::
     manifest.json                 format version, feature spec + hash, every file's sha256 and size,
                                   model entries, catalogue shape, metrics, training config
     models/<name>.onnx            the students (and .tflite where exported)
-    catalog/items.json            item metadata in catalogue order
+    catalog/items.npz             item metadata as binary columns (edge.bundle.columns); bundles
+                                  written before it hold catalog/items.json, still read
     catalog/embeddings_int8.npy   (n_items, dim) int8, one symmetric scale per row
     catalog/scales.npy            (n_items,) float32
     catalog/priors.json           cold-start popularity, overall and by hour of day
@@ -22,12 +23,14 @@ from pathlib import Path
 
 from edge.errors import BundleError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "SIGNATURE", "MAX_MANIFEST_BYTES", "MAX_SIGNATURE_BYTES", "MAX_DIM",
+__all__ = ["FORMAT", "FORMAT_VERSION", "ITEMS_FILE", "MANIFEST", "SIGNATURE", "MAX_MANIFEST_BYTES", "MAX_SIGNATURE_BYTES", "MAX_DIM",
            "sha256_file", "check_relpath"]
 
 FORMAT = "edgerec-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: The item metadata columns a bundle is written with (:mod:`edge.bundle.columns`).
+ITEMS_FILE = "catalog/items.npz"
 #: The detached signature file, beside ``manifest.json``.
 SIGNATURE = "manifest.sig"
 # A manifest is a few hundred KiB at most even for large catalogues; refuse absurd ones early.

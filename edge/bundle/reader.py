@@ -28,9 +28,7 @@ class Bundle:
         self.manifest = manifest
         self.feature_spec = FeatureSpec.from_dict(manifest["feature_spec"])
         self.embeddings_int8, self.scales, self.items, self.priors = read_catalogue(root, manifest["catalog"], manifest["embedding_dim"])
-        self.index = {item_id: i for i, item_id in enumerate(self.items.item_ids)}
-        if len(self.index) != len(self.items):
-            raise BundleError(f"{root}: catalogue item ids are not unique")
+        self.index = self.items.index
         self.video_rows = np.flatnonzero(~self.items.is_audio).astype(np.int64)
         # Filter columns as arrays, so a request filters 100k items without a Python loop.
         self.age_ratings = self.items.age_ratings

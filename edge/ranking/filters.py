@@ -26,6 +26,9 @@ def catalogue_rows(catalogue: Catalogue, ids: Iterable[str]) -> np.ndarray:
     """Sorted int64 catalogue rows of ``ids`` (ids not in the catalogue, e.g. local items, are
     left out)."""
     index = catalogue.index
+    if hasattr(index, "rows"):  # edge.bundle.columns.ItemIndex: one search for all ids
+        rows = index.rows(list(ids))
+        return np.unique(rows[rows >= 0])
     return np.array(sorted({index[i] for i in ids if i in index}), dtype=np.int64)
 
 
@@ -97,7 +100,10 @@ class RowFilters:
         """int64 ``(n + 1, width)``: each row's tags as ids, padded with -1; the last row (no
         tags) stands for local items."""
         if self._tag_ids is None:
-            self._tag_ids = tag_id_matrix(list(self.catalogue.items.tags) + [()])
+            items = self.catalogue.items
+            # A bundle's items build it from their tag codes; other catalogues from the strings.
+            matrix = getattr(items, "tag_matrix", None)
+            self._tag_ids = matrix(extra_rows=1) if matrix is not None else tag_id_matrix(list(items.tags) + [()])
         return self._tag_ids
 
 

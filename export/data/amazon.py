@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.contract.events import kind_code
 from edge.errors import DataError
 from export.data.contract import Dataset, Interactions, Item
 
@@ -145,10 +146,12 @@ def load_amazon(folder: str | Path, limit_users: int | None = None) -> Dataset:
     items = [Item(iid, TITLE, tags.get(iid, ()), "video") for iid in catalogue_ids]
     n = len(item_values)
     interactions = Interactions(
-        np.array(users, dtype=object)[line_of],
-        np.array(catalogue_ids, dtype=object)[item_codes.ravel()],
-        BASE_TIMESTAMP + position,
-        np.full(n, "rate", dtype=object),
-        np.full(n, np.nan, dtype=np.float64),
+        np.array(users, dtype=object),
+        np.asarray(line_of, dtype=np.int32),
+        np.array(catalogue_ids, dtype=object),
+        item_codes.ravel().astype(np.int32),
+        BASE_TIMESTAMP + np.asarray(position, dtype=np.int64),
+        np.full(n, kind_code("rate"), dtype=np.int8),
+        np.full(n, np.nan, dtype=np.float32),
     )
     return Dataset(items, interactions, None, name=folder.name or "amazon")

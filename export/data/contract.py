@@ -20,29 +20,25 @@ from __future__ import annotations
 
 import csv
 import math
+from array import array
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from edge.atomic import atomic_file
-from edge.contract.events import EVENT_KINDS
+from edge.contract.events import EVENT_KINDS, kind_code
 from edge.errors import DataError
+from export.data import columnar
+from export.data.interactions import INTERACTION_COLUMNS, INTERACTION_REQUIRED, Interactions, parse_timestamp
 
 ITEM_KINDS: tuple[str, ...] = ("audio", "video")
 
-INTERACTION_COLUMNS = ("user_id", "item_id", "timestamp", "event", "value")
-INTERACTION_REQUIRED = ("user_id", "item_id", "timestamp")
 ITEM_COLUMNS = ("item_id", "title", "tags", "kind", "duration_s", "audio", "frames", "description",
                 "age_rating", "available_from", "available_until")
 MAX_AGE_RATING = 21
 ITEM_REQUIRED = ("item_id", "title")
-
-# Timestamps before this are almost certainly milliseconds or garbage; after it, the future.
-_MIN_TS = 0
-_MAX_TS = 4_102_444_800  # 2100-01-01
 
 
 @dataclass(frozen=True)
@@ -63,46 +59,6 @@ class Item:
 
 
 @dataclass
-class Interactions:
-    """Column-oriented interaction log; all arrays have the same length N.
-
-    ``user_ids``/``item_ids``/``events`` are object arrays of str, ``timestamps`` int64 Unix
-    seconds, ``values`` float64 (NaN where absent).
-    """
-
-    user_ids: np.ndarray
-    item_ids: np.ndarray
-    timestamps: np.ndarray
-    events: np.ndarray
-    values: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.user_ids)
-
-    @classmethod
-    def from_rows(cls, rows: Iterable[tuple[str, str, int, str, float]]) -> "Interactions":
-        """Build from ``(user_id, item_id, timestamp, event, value)`` tuples."""
-        rows = list(rows)
-        if not rows:
-            empty = np.array([], dtype=object)
-            return cls(empty, empty.copy(), np.array([], dtype=np.int64), empty.copy(), np.array([], dtype=np.float64))
-        users, items, ts, events, values = zip(*rows)
-        return cls(
-            np.array(users, dtype=object),
-            np.array(items, dtype=object),
-            np.array(ts, dtype=np.int64),
-            np.array(events, dtype=object),
-            np.array([math.nan if v is None else v for v in values], dtype=np.float64),
-        )
-
-    def select(self, mask: np.ndarray) -> "Interactions":
-        """Rows where ``mask`` (bool array of length N) is true."""
-        return Interactions(
-            self.user_ids[mask], self.item_ids[mask], self.timestamps[mask], self.events[mask], self.values[mask]
-        )
-
-
-@dataclass
 class Dataset:
     """A catalogue plus an interaction log, both validated against each other."""
 
@@ -119,25 +75,6 @@ class Dataset:
 def _err(path: Path, line: int, column: str | None, msg: str) -> DataError:
     where = f"{path}, line {line}" + (f", column '{column}'" if column else "")
     return DataError(f"{where}: {msg}")
-
-
-def parse_timestamp(text: str) -> int:
-    """Parse Unix seconds (int or float) or ISO 8601 into int Unix seconds (UTC if naive).
-
-    Raises ValueError when neither form parses or the instant is outside 1970..2100.
-    """
-    text = text.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        iso = text[:-1] + "+00:00" if text.endswith("Z") else text
-        dt = datetime.fromisoformat(iso)
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-        value = dt.timestamp()
-    if not math.isfinite(value) or not (_MIN_TS <= value < _MAX_TS):
-        raise ValueError(f"{text!r} is outside 1970..2100 (expected Unix seconds or ISO 8601)")
-    return int(value)
 
 
 def _records(reader: csv.DictReader, path: Path) -> Iterator[tuple[int, dict]]:
@@ -181,16 +118,37 @@ def _open_csv(path: Path, required: Sequence[str], known: Sequence[str]) -> tupl
 
 
 def load_interactions(path: str | Path, known_items: set[str] | None = None) -> Interactions:
-    """Load and validate ``interactions.csv``.
+    """Load and validate an interaction log: ``interactions.csv`` or a Parquet file (``.parquet``
+    / ``.pq``) with the same columns.
 
-    :param path: the CSV file.
+    Both are read in column batches (pyarrow's streaming CSV reader, Parquet row groups) and
+    validated batch by batch, so memory is the encoded columns, never per-row objects. A CSV
+    the columnar reader cannot take as it is (ragged rows, bad bytes, a bad value) is re-read
+    row by row, which names the first bad line exactly and accepts what the contract accepts.
+
+    :param path: the CSV or Parquet file.
     :param known_items: if given, every ``item_id`` must be in it.
-    :returns: :class:`Interactions` with one row per CSV data line.
-    :raises DataError: naming file, line and column for the first bad row.
+    :returns: :class:`Interactions` with one row per data line, in file order.
+    :raises DataError: naming file, line (CSV) or row (Parquet) and column for the first bad row.
     """
     path = Path(path)
+    if path.suffix.lower() in columnar.PARQUET_SUFFIXES:
+        return columnar.read_parquet_interactions(path, known_items)
+    _, handle = _open_csv(path, INTERACTION_REQUIRED, INTERACTION_COLUMNS)  # header errors, exactly
+    handle.close()  # type: ignore[attr-defined]
+    try:
+        return columnar.read_csv_interactions(path, known_items)
+    except columnar.NotColumnar:
+        return _load_interactions_rows(path, known_items)
+
+
+def _load_interactions_rows(path: Path, known_items: set[str] | None) -> Interactions:
+    """The row-by-row reader: the reference semantics and the exact error messages."""
     reader, handle = _open_csv(path, INTERACTION_REQUIRED, INTERACTION_COLUMNS)
-    rows = []
+    users: dict[str, int] = {}
+    items: dict[str, int] = {}
+    cols: dict[str, array] = {"u": array("i"), "i": array("i"), "t": array("q"), "k": array("b"), "v": array("f")}
+    codes = {kind: kind_code(kind) for kind in EVENT_KINDS}
     with handle:  # type: ignore[attr-defined]
         for lineno, rec in _records(reader, path):
             if None in rec:
@@ -217,8 +175,15 @@ def load_interactions(path: str | Path, known_items: set[str] | None = None) -> 
                     raise _err(path, lineno, "value", f"not a finite number: {raw_value!r}")
             if known_items is not None and item not in known_items:
                 raise _err(path, lineno, "item_id", f"item {item!r} is not in the catalogue")
-            rows.append((user, item, ts, event, value))
-    return Interactions.from_rows(rows)
+            cols["u"].append(users.setdefault(user, len(users)))
+            cols["i"].append(items.setdefault(item, len(items)))
+            cols["t"].append(ts)
+            cols["k"].append(codes[event])
+            cols["v"].append(value)
+    arr = {k: np.frombuffer(v, dtype=np.dtype(v.typecode)).copy() if len(v) else np.zeros(0, np.dtype(v.typecode))
+           for k, v in cols.items()}
+    return Interactions(np.array(list(users), dtype=object), arr["u"].astype(np.int32), np.array(list(items), dtype=object),
+                        arr["i"].astype(np.int32), arr["t"].astype(np.int64), arr["k"].astype(np.int8), arr["v"].astype(np.float32))
 
 
 def _resolve_media(path: Path, lineno: int, column: str, raw: str, media_root: Path | None) -> Path:
@@ -324,7 +289,9 @@ def write_interactions(path: str | Path, inter: Interactions) -> None:
     """Write ``interactions.csv`` atomically (temporary file, fsync, rename)."""
 
     def rows():
-        for u, i, t, e, v in zip(inter.user_ids, inter.item_ids, inter.timestamps, inter.events, inter.values):
+        names = inter.events
+        for u, i, t, e, v in zip(inter.user_vocab[inter.user_codes], inter.item_vocab[inter.item_codes], inter.timestamps,
+                                 names, inter.values):
             yield (u, i, int(t), e, "" if math.isnan(v) else f"{v:g}")
 
     _atomic_csv(Path(path), INTERACTION_COLUMNS, rows())

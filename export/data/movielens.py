@@ -150,13 +150,7 @@ def _read_ratings(path: Path, known_items: set[str]) -> Interactions:
         timestamps.append(ts)
         ratings.append(rating)
     n = len(users)
-    return Interactions(
-        np.array(users, dtype=object),
-        np.array(items, dtype=object),
-        np.array(timestamps, dtype=np.int64),
-        np.full(n, "rate", dtype=object),
-        np.array(ratings, dtype=np.float64),
-    )
+    return Interactions.from_columns(users, items, timestamps, np.full(n, "rate", dtype=object), ratings)
 
 
 def load_movielens(folder: str | Path) -> Dataset:

@@ -31,16 +31,17 @@ Usage::
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from edge.errors import DataError
-from edge.contract.events import EVENT_KINDS, POSITIVE_KINDS, kind_code
+from edge.contract.events import POSITIVE_KINDS, kind_code
 from export.data.contract import Dataset
 
-__all__ = ["PROTOCOL", "TARGETS", "LeaveLastOut", "leave_last_out"]
+__all__ = ["PROTOCOL", "TARGETS", "LeaveLastOut", "Ragged", "leave_last_out"]
 
 PROTOCOL = (
     "leave-last-out by time: positive events (play, complete, like, rate) only; each user's "
@@ -76,18 +77,18 @@ class LeaveLastOut:
     user_ids: list[str]
     item_ids: list[str]
     train: sp.csr_matrix
-    train_sequences: list[np.ndarray]
-    train_timestamps: list[np.ndarray]
+    train_sequences: Sequence[np.ndarray]
+    train_timestamps: Sequence[np.ndarray]
     test_users: np.ndarray
     test_items: np.ndarray
     test_timestamps: np.ndarray
-    negatives: list[np.ndarray]
+    negatives: Sequence[np.ndarray]
     name: str = "dataset"
-    train_kinds: list[np.ndarray] | None = None
-    negative_kinds: list[np.ndarray] | None = None
-    negative_timestamps: list[np.ndarray] | None = None
-    train_order: list[np.ndarray] | None = None
-    negative_order: list[np.ndarray] | None = None
+    train_kinds: Sequence[np.ndarray] | None = None
+    negative_kinds: Sequence[np.ndarray] | None = None
+    negative_timestamps: Sequence[np.ndarray] | None = None
+    train_order: Sequence[np.ndarray] | None = None
+    negative_order: Sequence[np.ndarray] | None = None
     target: str = "test"
 
     @property
@@ -110,12 +111,35 @@ def _sort_ranks(ids: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _split_by_user(values: np.ndarray, users: np.ndarray, n_users: int) -> list[np.ndarray]:
-    """Cut ``values`` (already grouped by ascending ``users``) into one array per user."""
-    if n_users == 0:
-        return []
-    counts = np.bincount(users, minlength=n_users)
-    return np.split(values, np.cumsum(counts)[:-1])
+class Ragged(Sequence[np.ndarray]):
+    """One array per user as a view into one flat array: ``ragged[u]`` is
+    ``values[offsets[u]:offsets[u + 1]]``. A list of a million small arrays costs ~100 bytes of
+    object header each; this costs one offset."""
+
+    def __init__(self, values: np.ndarray, offsets: np.ndarray) -> None:
+        self.values, self.offsets = values, offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, u):  # type: ignore[override]
+        if isinstance(u, slice):
+            return [self[i] for i in range(*u.indices(len(self)))]
+        if u < 0:
+            u += len(self)
+        if not 0 <= u < len(self):
+            raise IndexError(u)
+        return self.values[self.offsets[u]:self.offsets[u + 1]]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for lo, hi in zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist()):
+            yield self.values[lo:hi]
+
+
+def _split_by_user(values: np.ndarray, users: np.ndarray, n_users: int) -> Ragged:
+    """Cut ``values`` (already grouped by ascending ``users``) into one view per user."""
+    counts = np.bincount(users, minlength=n_users)[:n_users]
+    return Ragged(np.ascontiguousarray(values), np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
 
 
 def _targets(users: np.ndarray, items: np.ndarray, positive: np.ndarray, n_users: int, n_items: int) -> np.ndarray:
@@ -157,31 +181,31 @@ def leave_last_out(dataset: Dataset, target: str = "test") -> LeaveLastOut:
     item_ids = [it.item_id for it in dataset.items]
     n_items = len(item_ids)
 
-    # Users: every user in the log, even one with only skips.
-    uniq_users, user_codes = np.unique(inter.user_ids.astype(str), return_inverse=True)
+    # Users: every user in the log, even one with only skips (a vocabulary may hold ids that
+    # no row uses after Interactions.select: those are not users of this log).
+    present = np.flatnonzero(np.bincount(inter.user_codes, minlength=len(inter.user_vocab)))
+    uniq_users = inter.user_vocab[present]
     user_order = np.argsort(_sort_ranks(uniq_users), kind="stable")  # position -> unique index
-    user_pos = np.empty(len(uniq_users), dtype=np.int64)
-    user_pos[user_order] = np.arange(len(uniq_users))
-    users = user_pos[user_codes.ravel()]
+    user_pos = np.full(len(inter.user_vocab), -1, dtype=np.int64)
+    user_pos[present[user_order]] = np.arange(len(present))
+    users = user_pos[inter.user_codes]
     user_ids = [str(u) for u in uniq_users[user_order]]
     n_users = len(user_ids)
 
-    # Items: map through the unique ids so the dict lookup runs once per distinct item.
-    uniq_items, item_codes = np.unique(inter.item_ids.astype(str), return_inverse=True)
-    lookup = np.empty(len(uniq_items), dtype=np.int64)
-    for j, item in enumerate(uniq_items.tolist()):
+    # Items: the dict lookup runs once per distinct item id of the log.
+    used = np.flatnonzero(np.bincount(inter.item_codes, minlength=len(inter.item_vocab)))
+    lookup = np.full(len(inter.item_vocab), -1, dtype=np.int64)
+    for j in used.tolist():
+        item = inter.item_vocab[j]
         idx = dataset.item_index.get(item)
         if idx is None:
             raise DataError(f"{dataset.name}: interaction item {item!r} is not in the catalogue")
         lookup[j] = idx
-    items = lookup[item_codes.ravel()]
+    items = lookup[inter.item_codes]
 
     timestamps = np.asarray(inter.timestamps, dtype=np.int64)
-    events = inter.events.astype(str)
-    positive = np.isin(events, sorted(POSITIVE_KINDS))
-    kinds = np.zeros(len(events), dtype=np.int64)
-    for kind in EVENT_KINDS:
-        kinds[events == kind] = kind_code(kind)
+    kinds = inter.kinds.astype(np.int64)
+    positive = np.isin(kinds, [kind_code(k) for k in sorted(POSITIVE_KINDS)])
 
     # Sort by (user, timestamp); the log position breaks ties, so same-second events keep the
     # order they were recorded in. lexsort's last key is the primary one.
