@@ -114,6 +114,19 @@ def init_from_env() -> Group:
     return current()
 
 
+def from_main(value: Any) -> Any:
+    """Rank 0's ``value`` on every rank of the group (``value`` itself alone). For what must be
+    identical everywhere but is not reproducible, e.g. a tokenizer trained by a library whose
+    trainer breaks ties in hash order: a vocabulary one entry longer on one rank gives
+    parameters of another shape, which DistributedDataParallel refuses."""
+    group = current()
+    if not group.active:
+        return value
+    payload = [value if group.is_main else None]
+    dist.broadcast_object_list(payload, src=0)
+    return payload[0]
+
+
 def threads_per_rank(total: int) -> int:
     """This rank's share of ``total`` threads: the machine's threads are split among the ranks
     that run on it (torchrun's ``LOCAL_WORLD_SIZE``; the whole group when it is not set)."""

@@ -85,3 +85,39 @@ def test_a_failing_rank_ends_the_run_with_its_error_not_a_hang(tmp_path):
     assert out.returncode == 3, out.stderr[-2000:]
     # The launcher may report rank 0 (its peer vanished) first; rank 1 says why itself.
     assert "edgerec: rank 1 of 2 failed: ValueError: rank 1 could not read its shard" in out.stderr
+
+
+_TOKENIZER_RANKS = '''
+import sys
+sys.path.insert(0, {root!r})
+from export import distributed
+from export.models.text_encoder import _scratch_tokenizer
+
+
+def rank_main():
+    group = distributed.init_from_env()
+    with distributed.membership(group):
+        # Different texts per rank: without rank 0's vocabulary everywhere they could not agree.
+        words = ["alpha beta gamma", "delta epsilon"] if group.rank == 0 else ["zeta eta theta iota", "kappa"]
+        tok = _scratch_tokenizer(words * 20, 200)
+        return sorted(tok.get_vocab().items())
+
+
+if __name__ == "__main__":
+    out = distributed.launch(2, rank_main)
+    print("SAME" if out[0] == out[1] else "DIFFERENT", len(out[0]))
+'''
+
+
+def test_every_rank_trains_with_rank_0s_tokenizer(tmp_path):
+    """The WordPiece trainer is not reproducible across processes; a vocabulary of another size
+    on one rank made DDP refuse the embedding table ("params[0] ... appears not to match")."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "tokenizer_ranks.py"
+    script.write_text(_TOKENIZER_RANKS.format(root=str(Path(__file__).resolve().parents[1])))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[0] == "SAME", out.stdout

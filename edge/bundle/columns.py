@@ -27,10 +27,29 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["ItemIndex", "StringColumn", "TagColumn", "read_item_columns", "write_item_columns"]
+__all__ = ["ItemIndex", "RowColumn", "StringColumn", "TagColumn", "read_item_columns", "write_item_columns"]
 
 
-class StringColumn(Sequence[str]):
+class RowColumn(Sequence):
+    """A read-only sequence with one value per catalogue row, decoded on access: subclasses
+    give ``__len__`` and ``_at(i)`` for ``0 <= i < len``; indexing, negative indices and
+    slices are handled here."""
+
+    def _at(self, i: int):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self._at(j) for j in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._at(i)
+
+
+class StringColumn(RowColumn):
     """UTF-8 strings in one blob; ``column[i]`` decodes one."""
 
     def __init__(self, blob: np.ndarray, offsets: np.ndarray) -> None:
@@ -39,14 +58,7 @@ class StringColumn(Sequence[str]):
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        i = int(i)
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
+    def _at(self, i: int) -> str:
         return self._blob[self._offsets[i]:self._offsets[i + 1]].decode("utf-8")
 
     def __iter__(self) -> Iterator[str]:
@@ -55,7 +67,7 @@ class StringColumn(Sequence[str]):
             yield blob[lo:hi].decode("utf-8")
 
 
-class TagColumn(Sequence[tuple[str, ...]]):
+class TagColumn(RowColumn):
     """Each item's tags as codes into one vocabulary; ``column[i]`` is a tuple of strings."""
 
     def __init__(self, vocabulary: list[str], offsets: np.ndarray, codes: np.ndarray) -> None:
@@ -64,14 +76,7 @@ class TagColumn(Sequence[tuple[str, ...]]):
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        i = int(i)
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
+    def _at(self, i: int) -> tuple[str, ...]:
         vocab = self.vocabulary
         return tuple(vocab[c] for c in self._codes[self._offsets[i]:self._offsets[i + 1]].tolist())
 
@@ -250,7 +255,7 @@ def read_item_columns(path: str | Path) -> dict[str, object]:
     }
 
 
-class _SortedIds(Sequence[str]):
+class _SortedIds(RowColumn):
     """Row -> item id, read from the sorted ids."""
 
     def __init__(self, id_sorted: np.ndarray, position: np.ndarray) -> None:
@@ -259,14 +264,7 @@ class _SortedIds(Sequence[str]):
     def __len__(self) -> int:
         return len(self._position)
 
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        i = int(i)
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
+    def _at(self, i: int) -> str:
         return self._sorted[self._position[i]].decode("utf-8")
 
     def __iter__(self) -> Iterator[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -240,20 +240,35 @@ def read_parquet_interactions(path: Path, known_items: set[str] | None) -> Inter
         raise DataError(f"{path}: cannot read the Parquet data ({exc})") from None
 
 
-def write_parquet_interactions(path: str | Path, inter: Interactions, rows_per_group: int = 1 << 20) -> None:
-    """Write an interaction log as Parquet (ids as dictionary-encoded strings), atomically."""
+def _write_tables(path: str | Path, tables: Iterator[pa.Table], open_writer: Callable[[Any, pa.Schema], Any]) -> None:
+    """Write Arrow tables through one writer into ``path``, atomically."""
     from edge.atomic import atomic_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path, "wb") as fh:
         writer = None
-        for table in _arrow_chunks(inter, rows_per_group):
+        for table in tables:
             if writer is None:
-                writer = pq.ParquetWriter(fh, table.schema)
+                writer = open_writer(fh, table.schema)
             writer.write_table(table)
         if writer is not None:
             writer.close()
+
+
+def write_parquet_interactions(path: str | Path, inter: Interactions, rows_per_group: int = 1 << 20) -> None:
+    """Write an interaction log as Parquet (ids as dictionary-encoded strings), atomically."""
+    _write_tables(path, _arrow_chunks(inter, rows_per_group), pq.ParquetWriter)
+
+
+def _as_text(table: pa.Table) -> pa.Table:
+    return table.cast(pa.schema([(n, pa.string() if n in ("user_id", "item_id", "event") else table.schema.field(n).type)
+                                 for n in table.schema.names]))
+
+
+def write_csv_interactions(path: str | Path, inter: Interactions, rows_per_group: int = 1 << 20) -> None:
+    """Write ``interactions.csv`` through pyarrow's CSV writer, batch by batch, atomically."""
+    _write_tables(path, (_as_text(t) for t in _arrow_chunks(inter, rows_per_group)), pacsv.CSVWriter)
 
 
 def _arrow_chunks(inter: Interactions, rows_per_group: int) -> Iterator[pa.Table]:
@@ -272,20 +287,3 @@ def _arrow_chunks(inter: Interactions, rows_per_group: int) -> Iterator[pa.Table
             "value": pa.array(values, pa.float32(), mask=np.isnan(values)),
         })
 
-
-def write_csv_interactions(path: str | Path, inter: Interactions, rows_per_group: int = 1 << 20) -> None:
-    """Write ``interactions.csv`` through pyarrow's CSV writer, batch by batch, atomically."""
-    from edge.atomic import atomic_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path, "wb") as fh:
-        writer = None
-        for table in _arrow_chunks(inter, rows_per_group):
-            table = table.cast(pa.schema([(n, pa.string() if n in ("user_id", "item_id", "event") else table.schema.field(n).type)
-                                          for n in table.schema.names]))
-            if writer is None:
-                writer = pacsv.CSVWriter(fh, table.schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
-            writer.write_table(table)
-        if writer is not None:
-            writer.close()

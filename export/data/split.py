@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from edge.bundle.columns import RowColumn
 from edge.errors import DataError
 from edge.contract.events import POSITIVE_KINDS, kind_code
 from export.data.contract import Dataset
@@ -111,7 +112,7 @@ def _sort_ranks(ids: np.ndarray) -> np.ndarray:
     return ranks
 
 
-class Ragged(Sequence[np.ndarray]):
+class Ragged(RowColumn):
     """One array per user as a view into one flat array: ``ragged[u]`` is
     ``values[offsets[u]:offsets[u + 1]]``. A list of a million small arrays costs ~100 bytes of
     object header each; this costs one offset."""
@@ -122,13 +123,7 @@ class Ragged(Sequence[np.ndarray]):
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def __getitem__(self, u):  # type: ignore[override]
-        if isinstance(u, slice):
-            return [self[i] for i in range(*u.indices(len(self)))]
-        if u < 0:
-            u += len(self)
-        if not 0 <= u < len(self):
-            raise IndexError(u)
+    def _at(self, u: int) -> np.ndarray:
         return self.values[self.offsets[u]:self.offsets[u + 1]]
 
     def __iter__(self) -> Iterator[np.ndarray]:

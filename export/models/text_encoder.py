@@ -13,6 +13,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from export import distributed
 from export.console import quiet_torchao
 from export.data.contract import Item
 from export.models.text_wordllama import WORDLLAMA, WordLlamaText, is_wordllama, wordllama_dim
@@ -33,6 +34,9 @@ def _scratch_tokenizer(texts: Sequence[str], vocab_size: int):
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], show_progress=False)
     tok.train_from_iterator(list(texts), trainer=trainer)
+    # The trainer is not reproducible across processes (ties in hash order): in a distributed
+    # run every rank takes rank 0's vocabulary, so the embedding tables have one shape.
+    tok = Tokenizer.from_str(distributed.from_main(tok.to_str()))
     return _fast_tokenizer(tok, {"unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]"})
 
 
