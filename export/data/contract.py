@@ -180,10 +180,10 @@ def _load_interactions_rows(path: Path, known_items: set[str] | None) -> Interac
             cols["t"].append(ts)
             cols["k"].append(codes[event])
             cols["v"].append(value)
-    arr = {k: np.frombuffer(v, dtype=np.dtype(v.typecode)).copy() if len(v) else np.zeros(0, np.dtype(v.typecode))
-           for k, v in cols.items()}
-    return Interactions(np.array(list(users), dtype=object), arr["u"].astype(np.int32), np.array(list(items), dtype=object),
-                        arr["i"].astype(np.int32), arr["t"].astype(np.int64), arr["k"].astype(np.int8), arr["v"].astype(np.float32))
+    # The typecodes are the column dtypes (i: int32, q: int64, b: int8, f: float32).
+    arr = {k: np.frombuffer(v, dtype=v.typecode).copy() if len(v) else np.zeros(0, v.typecode) for k, v in cols.items()}
+    return Interactions(np.array(list(users), dtype=object), arr["u"], np.array(list(items), dtype=object), arr["i"], arr["t"],
+                        arr["k"], arr["v"])
 
 
 def _resolve_media(path: Path, lineno: int, column: str, raw: str, media_root: Path | None) -> Path:
@@ -289,9 +289,7 @@ def write_interactions(path: str | Path, inter: Interactions) -> None:
     """Write ``interactions.csv`` atomically (temporary file, fsync, rename)."""
 
     def rows():
-        names = inter.events
-        for u, i, t, e, v in zip(inter.user_vocab[inter.user_codes], inter.item_vocab[inter.item_codes], inter.timestamps,
-                                 names, inter.values):
+        for u, i, t, e, v in zip(inter.user_ids, inter.item_ids, inter.timestamps, inter.events, inter.values):
             yield (u, i, int(t), e, "" if math.isnan(v) else f"{v:g}")
 
     _atomic_csv(Path(path), INTERACTION_COLUMNS, rows())
