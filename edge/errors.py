@@ -17,6 +17,7 @@ __all__ = [
     "HistoryError",
     "BundleError",
     "ProfileError",
+    "QueryError",
     "RequestError",
     "AuthError",
 ]
@@ -57,6 +58,13 @@ class BundleError(EdgeError):
 class ProfileError(EdgeError):
     """Raised when a device profile (TOML) is missing, malformed, has unknown keys or values
     out of range. The message names the field."""
+
+
+class QueryError(EdgeError):
+    """Raised when a request cannot be answered as asked: an empty steering query or one
+    with no readable word, a constraint on a descriptor the bundle does not measure or with an
+    impossible range, an unknown item kind, a home screen row size out of range, no household
+    profile to guess from. The message names the argument and what it accepts."""
 
 
 class RequestError(EdgeError):

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -15,12 +16,13 @@ import numpy as np
 from edge.backends import BACKENDS, Model
 from edge.bundle import Bundle
 from edge.context import Context
-from edge.contract.defaults import DEFAULT_K
-from edge.errors import FeatureError, HistoryError
+from edge.contract.defaults import DEFAULT_K, MAX_K
+from edge.errors import FeatureError, HistoryError, QueryError
 from edge.features.media_path import check_media_path
 from edge.history import Event, HistoryStore
 from edge.history.store import Forgotten
-from edge.ranking import Int8Scorer, RankingConfig, Recommendation, UserState, rank
+from edge.ranking import HomeConfig, Int8Scorer, RankingConfig, Recommendation, Row, UserState, home_rows, rank
+from edge.ranking.home import SeriesIndex
 from edge.ranking.filters import RowFilters
 from edge.user_state import UserStateCache
 
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 #: folder of images or an ``.npy`` strip).
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au"})
 BLOCKED_KEY = "blocked_items"
+#: Newest events the home screen reads for "Continue watching".
+HOME_EVENTS = 500
 
 
 def _check_media_limits(path: Path, audio: bool, limits: "ResourceLimits") -> None:
@@ -95,6 +99,9 @@ class Recommender:
         self.timings: dict[str, float] = {}
         self._states = UserStateCache()
         self._filters = RowFilters(bundle)
+        self._series: SeriesIndex | None = None
+        self._words = None  # edge.ranking.steering.CatalogueWords, built on the first query
+        self._home_events: dict[str, tuple[object, list[Event]]] = {}
 
     @classmethod
     def open(cls, bundle: str | Path, db: str | Path, backends: Sequence[str] = BACKENDS, threads: int = 1,
@@ -278,7 +285,9 @@ class Recommender:
     # -- ranking ---------------------------------------------------------------------------
 
     def recommend(self, profile: str | None = None, k: int = DEFAULT_K, context: Context | None = None,
-                  device: str = "tv", timestamp: float | None = None) -> list[Recommendation]:
+                  device: str = "tv", timestamp: float | None = None, query: str | None = None,
+                  max_duration_s: float | None = None, kind: str | None = None,
+                  where: dict[str, Sequence[float | None]] | None = None) -> list[Recommendation]:
         """Top-``k`` items (catalogue and local) for ``profile``, best first, each with a reason.
 
         Left out: what the profile just watched, finished, skipped, disliked or blocked; items
@@ -290,18 +299,97 @@ class Recommender:
         :param context: the request context; by default ``Context.at(timestamp, device)``.
         :param device: ``tv`` or ``speaker`` (used when ``context`` is None).
         :param timestamp: Unix s of the request (used when ``context`` is None; now when None).
+        :param query: words to steer by ("calm piano for dinner", a speech recogniser's text):
+            embedded by the bundle's fusion student from text alone and blended with the
+            profile's taste (:mod:`edge.ranking.steering`); the exploration slot is dropped.
+        :param max_duration_s: only items at most this long (items of unknown length are left out).
+        :param kind: only ``audio`` or only ``video`` items.
+        :param where: only items whose measured content lies in ranges, e.g.
+            ``{"tempo_bpm": [None, 100], "motion": [None, 0.05]}`` (names in
+            :data:`edge.contract.content.CONTENT_COLUMNS`; unmeasured items are left out).
         :raises HistoryError: an unknown profile (create it with :meth:`add_profile` or
             :meth:`record` first).
+        :raises QueryError: an empty query, one written only in scripts the catalogue's titles
+            and tags never use, or a malformed constraint.
         """
+        from edge.ranking.steering import Constraints
+
+        limits = Constraints.checked(kind, max_duration_s, where)
+        words = self._query_words(query) if query is not None else None
         profile = self._profile(profile)
         context = context or Context.at(timestamp, device)
         t0 = time.perf_counter()
         user = self._user_state(profile, context)  # raises HistoryError for an unknown profile
         t1 = time.perf_counter()
         timings: dict[str, float] = {}
-        recs = rank(self.bundle, self.scorer, user, context, k, self.ranking, timings=timings, filters=self._filters)
+        config, personal = self.ranking, user.vector is not None
+        if words is not None:
+            from edge.ranking.steering import blend
+
+            user = replace(user, vector=blend(user.vector, self._query_vector(query)))  # type: ignore[arg-type]
+            config = replace(config, explore_slots=0)  # a request in words wants what it asked for
+        only = limits.mask(self.bundle.items) if limits else None
+        recs = rank(self.bundle, self.scorer, user, context, k, config, timings=timings, filters=self._filters, only=only,
+                    local_ok=(lambda it: limits.allows_local(it.kind)) if limits else None)
+        if words is not None or limits:
+            asked = _asked(words, limits)
+            recs = [replace(r, reason=f"{asked}: {r.reason}" if personal else f"{asked}") for r in recs]
         self.timings = {"user_vector_s": t1 - t0, **timings, "total_s": time.perf_counter() - t0}
         return recs
+
+    def _query_words(self, query: object) -> list[str]:
+        """The query's words, refused when none is in a script the catalogue uses."""
+        from edge.ranking.steering import CatalogueWords, query_words, script_of
+
+        words = query_words(query)
+        if self._words is None:
+            items = self.bundle.items
+            vocab = getattr(items.tags, "vocabulary", None)
+            self._words = CatalogueWords(items.titles, vocab if vocab is not None else {t for ts in items.tags for t in ts})
+        scripts = {script_of(w) for w in words} - {"DIGIT"}
+        if scripts and not scripts & self._words.scripts:
+            raise QueryError(f"query {str(query)[:60]!r} is written in {', '.join(sorted(scripts))} script; this catalogue's titles "
+                             f"and tags use {', '.join(sorted(self._words.scripts - {'DIGIT'})) or 'no letters'}: ask in those words, "
+                             "or recommend without a query")
+        return words
+
+    def _query_vector(self, query: str) -> np.ndarray:
+        from edge.features import text_item_vector
+
+        vec = text_item_vector(query, query_tags(query), spec=self.bundle.feature_spec)
+        return self._fusion_model().run({"features": vec[None]})[0].reshape(-1)
+
+    def home(self, profile: str | None = None, context: Context | None = None, device: str = "tv", timestamp: float | None = None,
+             per_row: int = 10) -> list[Row]:
+        """The home screen for ``profile``: titled rows, each with a reason, no item in two rows
+        (see :mod:`edge.ranking.home`): *Continue watching*, *Because you watched X* (one per
+        recent anchor), *Popular now*, *New for you*, *Something different*. Rows without items
+        are left out. The request's filters apply to every row, as in :meth:`recommend`.
+
+        :param per_row: items per row (1..``MAX_K``).
+        :raises HistoryError: an unknown profile.
+        :raises QueryError: ``per_row`` out of range.
+        """
+        if isinstance(per_row, bool) or not isinstance(per_row, int) or not 1 <= per_row <= MAX_K:
+            raise QueryError(f"per_row must be a whole number from 1 to {MAX_K}, got {per_row!r}")
+        profile = self._profile(profile)
+        context = context or Context.at(timestamp, device)
+        t0 = time.perf_counter()
+        user = self._user_state(profile, context)
+        token = self.history.change_token()
+        kept = self._home_events.get(profile)
+        if kept is None or kept[0] != token:
+            if len(self._home_events) >= 64:
+                self._home_events.clear()
+            kept = self._home_events[profile] = (token, self.history.recent(profile, HOME_EVENTS))
+        if self._series is None:
+            items = self.bundle.items
+            self._series = SeriesIndex(items.series_codes, items.episodes)
+        timings: dict[str, float] = {}
+        rows = home_rows(self.bundle, self.scorer, user, kept[1], context, HomeConfig(per_row=per_row), filters=self._filters,
+                         series=self._series, timings=timings)
+        self.timings = {**timings, "total_s": time.perf_counter() - t0}
+        return rows
 
     def _user_state(self, profile: str, context: Context) -> UserState:
         """Everything :func:`edge.ranking.rank` needs to know about ``profile``, read from the
@@ -361,6 +449,22 @@ class Recommender:
                 "backend": self.interest.backend,
                 "history": {"path": str(self.history.path), "recovered_from": str(recovered) if recovered else None,
                             "salvaged": dict(self.history.salvaged)}}
+
+
+def query_tags(query: str) -> list[str]:
+    """A query's words, also read as tags: items tagged "jazz" carry the token a query
+    "jazz" should meet (:func:`edge.features.text.text_features` hashes tags as whole tokens)."""
+    from edge.ranking.steering import query_words
+
+    return query_words(query)
+
+
+def _asked(words: list[str] | None, limits) -> str:
+    """What a steered request asked for, in words: “calm piano”, audio, up to 20 min."""
+    parts = [f"for “{' '.join(words)}”"] if words else []
+    if limits:
+        parts.append(("only " if not words else "") + limits.describe())
+    return ", ".join(parts)
 
 
 def _json_string(body: str) -> str | None:

@@ -97,6 +97,7 @@ def write_bundle(
     extra: dict[str, Any] | None = None,
     version: int | None = None,
     valid_days: float = DEFAULT_VALID_DAYS,
+    content: np.ndarray | None = None,
 ) -> Path:
     """Assemble and verify a bundle folder at ``out`` (replacing it atomically).
 
@@ -107,6 +108,7 @@ def write_bundle(
     :param models: model name -> backend -> file to copy, e.g. ``{"interest": {"onnx": p}}``.
     :param model_inputs: model name -> its input names in argument order.
     :param extra: more manifest fields (metrics, training config, data hash, model card).
+    :param content: each item's measured descriptors (:func:`edge.contract.content.measured_content`).
     :returns: the bundle folder, verified by :meth:`edge.bundle.Bundle.open`.
     """
     out = Path(out)
@@ -133,7 +135,8 @@ def write_bundle(
         write_item_columns(tmp / ITEMS_FILE, [it.item_id for it in items], [it.title for it in items],
                            [it.kind for it in items], [it.tags for it in items], [it.duration_s for it in items],
                            [it.age_rating for it in items], [it.available_from for it in items],
-                           [it.available_until for it in items])
+                           [it.available_until for it in items], [it.series_id for it in items], [it.episode for it in items],
+                           content)
         (tmp / "catalog/priors.json").write_text(json.dumps(priors), encoding="utf-8")
         files = {}
         for path in sorted(p for p in tmp.rglob("*") if p.is_file()):

@@ -35,6 +35,7 @@ import torch
 from edge.atomic import atomic_file, atomic_write
 from edge.backends import load_model
 from edge.context import context_matrix
+from edge.contract.content import measured_content
 from edge.contract.inputs import INTEREST_INPUTS, FUSION_INPUTS, interest_feed
 from edge.contract.int8 import dequantize_rows, quantize_rows
 from edge.errors import DataError
@@ -301,7 +302,8 @@ def stage_bundle(w: Work, out: str | Path) -> Path:
         "precision": "int8",
     }
     folder = write_bundle(out, w.ds.items, table, models, inputs, priors, w.cfg.spec, w.cfg.student.history_len, extra,
-                          version=w.cfg.bundle_version, valid_days=w.cfg.valid_days)
+                          version=w.cfg.bundle_version, valid_days=w.cfg.valid_days,
+                          content=measured_content(w.features(), w.cfg.spec))
     pack_archive(folder)
     return folder
 

@@ -59,7 +59,9 @@ def make_tiny_catalogue(root: Path, n_items: int = 40, n_users: int = 80, seed: 
             frames = np.clip(base + rng.integers(-20, 20, size=(4, 18, 32, 3)), 0, 255).astype(np.uint8)
             path = media / f"{iid}.npy"
             np.save(path, frames)
-            items.append(Item(iid, f"Show {i} {'night' if group == 0 else 'day'}", ("night",) if group == 0 else ("day",), "video", 60.0, None, path, "a show"))
+            # Two series, one per group, episodes in catalogue order.
+            items.append(Item(iid, f"Show {i} {'night' if group == 0 else 'day'}", ("night",) if group == 0 else ("day",), "video", 60.0, None, path,
+                              "a show", series_id=("night-show", "day-show")[group], episode=i // 4 + 1))
     rows = []
     t0 = 1_700_000_000
     for u in range(n_users):

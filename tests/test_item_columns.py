@@ -138,7 +138,8 @@ def test_a_bundle_with_items_json_ranks_exactly_as_with_columns(device_bundle, t
     columns = {"item_id": list(items.item_ids), "title": list(items.titles), "kind": [it.kind for it in items],
                "tags": [list(t) for t in items.tags], "duration_s": [it.duration_s for it in items],
                "age_rating": [it.age_rating for it in items], "available_from": [it.available_from for it in items],
-               "available_until": [it.available_until for it in items]}
+               "available_until": [it.available_until for it in items], "series_id": [it.series_id for it in items],
+               "episode": [it.episode for it in items]}
     (legacy / "catalog/items.json").write_text(json.dumps(columns))
     (legacy / "catalog/items.npz").unlink()
     _rewrite(legacy, "catalog/items.npz", "catalog/items.json")

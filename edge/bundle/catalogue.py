@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from edge.bundle.columns import TagColumn, read_item_columns
+from edge.contract.content import CONTENT_COLUMNS
 from edge.errors import BundleError
 
 __all__ = ["CatalogItem", "CatalogItems", "check_priors", "read_catalogue"]
@@ -28,6 +29,8 @@ class CatalogItem:
     age_rating: int | None = None
     available_from: float | None = None
     available_until: float | None = None
+    series_id: str | None = None
+    episode: int | None = None
 
 
 class CatalogItems(Sequence[CatalogItem]):
@@ -35,13 +38,19 @@ class CatalogItems(Sequence[CatalogItem]):
     dict per item); indexing builds a :class:`CatalogItem`.
 
     ``item_ids``, ``titles`` and ``tags`` are sequences (lists from ``items.json``, lazily
-    decoded columns from ``items.npz``); ``index`` maps an id to its row.
+    decoded columns from ``items.npz``); ``index`` maps an id to its row. ``series_codes``
+    (int32, -1: no series) index ``series_names``; ``episodes`` int32 (-1: none); ``content``
+    float32 ``(n, len(CONTENT_COLUMNS))``, NaN where not measured.
     """
 
     def __init__(self, item_ids: list[str], titles: list[str], kinds: list[str], tags: list[list[str]],
-                 durations: list[float | None], age: list[int | None], start: list[float | None], end: list[float | None]) -> None:
+                 durations: list[float | None], age: list[int | None], start: list[float | None], end: list[float | None],
+                 series_ids: list[str | None] | None = None, episodes: list[int | None] | None = None,
+                 content: np.ndarray | None = None) -> None:
         n = len(item_ids)
-        if not all(len(col) == n for col in (titles, kinds, tags, durations, age, start, end)):
+        series_ids = [None] * n if series_ids is None else series_ids
+        episodes = [None] * n if episodes is None else episodes
+        if not all(len(col) == n for col in (titles, kinds, tags, durations, age, start, end, series_ids, episodes)):
             raise ValueError("catalogue columns have different lengths")
         bad = sorted({k for k in kinds if k not in ("audio", "video")})
         if bad:
@@ -58,17 +67,30 @@ class CatalogItems(Sequence[CatalogItem]):
         self.index: Mapping[str, int] = {item_id: i for i, item_id in enumerate(item_ids)}
         if len(self.index) != n:
             raise ValueError("catalogue item ids are not unique")
+        names: dict[str, int] = {}
+        self.series_codes = np.array([-1 if s is None else names.setdefault(str(s), len(names)) for s in series_ids], np.int32)
+        self.series_names = list(names)
+        self.episodes = np.array([-1 if e is None else int(e) for e in episodes], np.int32)
+        self.content = (np.full((n, len(CONTENT_COLUMNS)), np.nan, np.float32) if content is None
+                        else np.asarray(content, np.float32).reshape(n, len(CONTENT_COLUMNS)))
 
     @classmethod
     def from_columns(cls, item_ids: Sequence[str], titles: Sequence[str], tags: Sequence[tuple[str, ...]],
                      is_audio: np.ndarray, durations: np.ndarray, age_ratings: np.ndarray, available_from: np.ndarray,
-                     available_until: np.ndarray, index: Mapping[str, int]) -> "CatalogItems":
+                     available_until: np.ndarray, index: Mapping[str, int], series_names: list[str], series_codes: np.ndarray,
+                     episodes: np.ndarray, content: np.ndarray) -> "CatalogItems":
         """Columns already checked against each other (:func:`edge.bundle.columns.read_item_columns`)."""
         self = cls.__new__(cls)
         self.item_ids, self.titles, self.tags, self.index = item_ids, titles, tags, index
         self.is_audio, self.durations, self.age_ratings = is_audio, durations, age_ratings
         self.available_from, self.available_until = available_from, available_until
+        self.series_names, self.series_codes, self.episodes, self.content = series_names, series_codes, episodes, content
         return self
+
+    def series_of(self, i: int) -> str | None:
+        """The series id of row ``i`` (None: not an episode)."""
+        code = int(self.series_codes[i])
+        return None if code < 0 else self.series_names[code]
 
     def tag_matrix(self, extra_rows: int = 0) -> np.ndarray:
         """int64 ``(n + extra_rows, width)``: each item's tags as ids, -1 padded (see
@@ -87,10 +109,11 @@ class CatalogItems(Sequence[CatalogItem]):
             return [self[j] for j in range(*i.indices(len(self)))]
         i = int(i)
         opt = lambda v, empty: None if v == empty or v != v else v  # noqa: E731  (v != v: NaN)
-        age = int(self.age_ratings[i])
+        age, episode = int(self.age_ratings[i]), int(self.episodes[i])
         return CatalogItem(self.item_ids[i], self.titles[i], "audio" if self.is_audio[i] else "video", self.tags[i],
                            opt(float(self.durations[i]), None), None if age < 0 else age,
-                           opt(float(self.available_from[i]), -np.inf), opt(float(self.available_until[i]), np.inf))
+                           opt(float(self.available_from[i]), -np.inf), opt(float(self.available_until[i]), np.inf),
+                           self.series_of(i), None if episode < 0 else episode)
 
     @classmethod
     def from_json(cls, data: Any) -> "CatalogItems":
@@ -103,10 +126,11 @@ class CatalogItems(Sequence[CatalogItem]):
         col = lambda key, default=None: data.get(key) if isinstance(data.get(key), list) else [default] * n  # noqa: E731
         return cls([str(x) for x in data["item_id"]], [str(x) for x in col("title", "")], [str(x) for x in col("kind", "video")],
                    [list(t or ()) for t in col("tags")], col("duration_s"), col("age_rating"), col("available_from"),
-                   col("available_until"))
+                   col("available_until"), col("series_id"), col("episode"))
 
 
-_ITEM_COLUMNS = ("item_id", "title", "kind", "tags", "duration_s", "age_rating", "available_from", "available_until")
+_ITEM_COLUMNS = ("item_id", "title", "kind", "tags", "duration_s", "age_rating", "available_from", "available_until", "series_id",
+                 "episode")
 
 
 def read_catalogue(root: Path, catalog: dict[str, Any], embedding_dim: int) -> tuple[np.ndarray, np.ndarray, CatalogItems, dict[str, Any]]:

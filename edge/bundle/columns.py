@@ -14,6 +14,13 @@ recommendation; as columns they are a few arrays read whole. The archive is an u
   and ``item_tags`` int32: each item's tags as codes into them.
 * ``is_audio`` bool, ``duration_s`` float32 (NaN: unknown), ``age_rating`` int8 (-1: none),
   ``available_from``/``available_until`` float64 (-inf/+inf: open).
+* Optional (bundles before them lack them and read as "none"): ``series_blob`` /
+  ``series_offsets`` (the distinct series ids) and ``series_code`` int32 (-1: not an episode),
+  ``episode`` int32 (-1: none); ``content`` float16 ``(n, len(CONTENT_COLUMNS))``: the measured
+  descriptors of :mod:`edge.contract.content` (NaN: not measured).
+
+The file is written byte for byte the same for the same columns (fixed member times), so a
+catalogue rebuilt on the device from a delta hashes as the server's (:mod:`edge.bundle.delta`).
 
 Every array is checked against the others at open (lengths, offsets, code ranges, UTF-8
 boundaries, unique sorted ids), so a damaged file fails install with a :class:`ValueError`
@@ -22,10 +29,13 @@ boundaries, unique sorted ids), so a damaged file fails install with a :class:`V
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
+
+from edge.contract.content import CONTENT_COLUMNS
 
 __all__ = ["ItemIndex", "RowColumn", "StringColumn", "TagColumn", "read_item_columns", "write_item_columns"]
 
@@ -144,22 +154,45 @@ def _blob(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
 
 
+def _write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """An uncompressed ``.npz`` whose bytes depend only on ``arrays`` (``np.savez`` stamps each
+    member with the current time)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for name, arr in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
+
+
 def write_item_columns(path: str | Path, item_ids: Sequence[str], titles: Sequence[str], kinds: Sequence[str],
                        tags: Sequence[Sequence[str]], durations: Sequence[float | None], age_ratings: Sequence[int | None],
-                       available_from: Sequence[float | None], available_until: Sequence[float | None]) -> None:
+                       available_from: Sequence[float | None], available_until: Sequence[float | None],
+                       series_ids: Sequence[str | None] | None = None, episodes: Sequence[int | None] | None = None,
+                       content: np.ndarray | None = None) -> None:
     """Write ``items.npz`` (catalogue order).
 
+    :param series_ids: each item's series (None: not an episode); ``episodes`` its number in it.
+    :param content: ``(n, len(CONTENT_COLUMNS))`` measured descriptors, NaN where unknown.
     :raises ValueError: columns of different lengths, duplicate ids, an id holding NUL, an
-        unknown kind.
+        unknown kind, an episode number without a series.
     """
     n = len(item_ids)
-    if not all(len(c) == n for c in (titles, kinds, tags, durations, age_ratings, available_from, available_until)):
+    series_ids = [None] * n if series_ids is None else list(series_ids)
+    episodes = [None] * n if episodes is None else list(episodes)
+    content = np.full((n, len(CONTENT_COLUMNS)), np.nan, np.float16) if content is None else np.asarray(content, np.float16)
+    if not all(len(c) == n for c in (titles, kinds, tags, durations, age_ratings, available_from, available_until, series_ids,
+                                     episodes, content)):
         raise ValueError("item columns have different lengths")
+    if content.shape != (n, len(CONTENT_COLUMNS)):
+        raise ValueError(f"content is {content.shape}, expected ({n}, {len(CONTENT_COLUMNS)})")
     if any("\x00" in i for i in item_ids):
         raise ValueError("an item id holds NUL")
     bad = sorted({k for k in kinds if k not in ("audio", "video")})
     if bad:
         raise ValueError(f"unknown item kinds {bad[:3]}")
+    if any(e is not None and s is None for s, e in zip(series_ids, episodes)):
+        raise ValueError("an episode number without a series id")
     raw = np.array([i.encode("utf-8") for i in item_ids], dtype=f"S{max([len(i.encode()) for i in item_ids], default=0) or 1}")
     order = np.argsort(raw, kind="stable")
     if n > 1 and not np.all(raw[order][1:] > raw[order][:-1]):
@@ -170,20 +203,26 @@ def write_item_columns(path: str | Path, item_ids: Sequence[str], titles: Sequen
     tag_blob, tag_offsets = _blob(list(vocab))
     item_tag_offsets = np.zeros(n + 1, np.int64)
     np.cumsum([len(ts) for ts in tags], out=item_tag_offsets[1:])
+    series: dict[str, int] = {}
+    series_code = np.array([-1 if s is None else series.setdefault(str(s), len(series)) for s in series_ids], np.int32)
+    series_blob, series_offsets = _blob(list(series))
     opt = lambda col, empty, dtype: np.array([empty if v is None else v for v in col], dtype=dtype)  # noqa: E731
-    with open(path, "wb") as fh:
-        np.savez(
-            fh, id_sorted=raw[order], id_row=order.astype(np.int64), title_blob=title_blob, title_offsets=title_offsets,
-            tag_blob=tag_blob, tag_offsets=tag_offsets, item_tag_offsets=item_tag_offsets,
-            item_tags=np.asarray(codes, dtype=np.int32), is_audio=np.array([k == "audio" for k in kinds], dtype=bool),
-            duration_s=opt(durations, np.nan, np.float32), age_rating=opt(age_ratings, -1, np.int8),
-            available_from=opt(available_from, -np.inf, np.float64), available_until=opt(available_until, np.inf, np.float64),
-        )
+    _write_npz(path, dict(
+        id_sorted=raw[order], id_row=order.astype(np.int64), title_blob=title_blob, title_offsets=title_offsets,
+        tag_blob=tag_blob, tag_offsets=tag_offsets, item_tag_offsets=item_tag_offsets,
+        item_tags=np.asarray(codes, dtype=np.int32), is_audio=np.array([k == "audio" for k in kinds], dtype=bool),
+        duration_s=opt(durations, np.nan, np.float32), age_rating=opt(age_ratings, -1, np.int8),
+        available_from=opt(available_from, -np.inf, np.float64), available_until=opt(available_until, np.inf, np.float64),
+        series_blob=series_blob, series_offsets=series_offsets, series_code=series_code, episode=opt(episodes, -1, np.int32),
+        content=content,
+    ))
 
 
 _ARRAYS = {"id_sorted": "S", "id_row": "i", "title_blob": "u", "title_offsets": "i", "tag_blob": "u", "tag_offsets": "i",
            "item_tag_offsets": "i", "item_tags": "i", "is_audio": "b", "duration_s": "f", "age_rating": "i",
            "available_from": "f", "available_until": "f"}
+#: Arrays older bundles lack (read as "none"), and their kinds.
+_OPTIONAL = {"series_blob": "u", "series_offsets": "i", "series_code": "i", "episode": "i", "content": "f"}
 
 
 def _check_offsets(offsets: np.ndarray, length: int, rows: int, name: str) -> None:
@@ -216,10 +255,30 @@ def read_item_columns(path: str | Path) -> dict[str, object]:
         if missing:
             raise ValueError(f"items.npz lacks {missing}")
         a = {k: npz[k] for k in _ARRAYS}
-    for key, kind in _ARRAYS.items():
-        if a[key].ndim != 1 or a[key].dtype.kind != kind:
-            raise ValueError(f"items.npz {key} is {a[key].dtype}{a[key].shape}, expected a 1-d array of kind {kind!r}")
+        a.update({k: npz[k] for k in _OPTIONAL if k in npz.files})
+    for key, kind in {**_ARRAYS, **_OPTIONAL}.items():
+        if key in a and (a[key].ndim != (2 if key == "content" else 1) or a[key].dtype.kind != kind):
+            raise ValueError(f"items.npz {key} is {a[key].dtype}{a[key].shape}, expected a {2 if key == 'content' else 1}-d array of kind {kind!r}")
     n = len(a["id_row"])
+    series_keys = ("series_blob", "series_offsets", "series_code", "episode")
+    if any(k in a for k in series_keys) and not all(k in a for k in series_keys):
+        raise ValueError(f"items.npz holds only some of {list(series_keys)}")
+    if "series_code" not in a:
+        a.update(series_blob=np.zeros(0, np.uint8), series_offsets=np.zeros(1, np.int64), series_code=np.full(n, -1, np.int32),
+                 episode=np.full(n, -1, np.int32))
+    if "content" not in a:
+        a["content"] = np.full((n, len(CONTENT_COLUMNS)), np.nan, np.float16)
+    if a["content"].shape != (n, len(CONTENT_COLUMNS)):
+        raise ValueError(f"items.npz content is {a['content'].shape}, expected ({n}, {len(CONTENT_COLUMNS)})")
+    n_series = len(a["series_offsets"]) - 1
+    _check_offsets(a["series_offsets"], len(a["series_blob"]), n_series, "series offsets")
+    _check_utf8(a["series_blob"], a["series_offsets"], "series offsets")
+    if len(a["series_code"]) != n or len(a["episode"]) != n:
+        raise ValueError(f"items.npz series_code/episode have {len(a['series_code'])}/{len(a['episode'])} entries for {n} items")
+    if n and not (a["series_code"].min() >= -1 and a["series_code"].max() < n_series):
+        raise ValueError("items.npz series_code names series that are not in the vocabulary")
+    if np.any((a["episode"] >= 0) & (a["series_code"] < 0)) or np.any(a["episode"] < -1):
+        raise ValueError("items.npz holds an episode number without a series, or a negative one")
     for key in ("id_sorted", "is_audio", "duration_s", "age_rating", "available_from", "available_until"):
         if len(a[key]) != n:
             raise ValueError(f"items.npz {key} has {len(a[key])} entries for {n} items")
@@ -252,6 +311,8 @@ def read_item_columns(path: str | Path) -> dict[str, object]:
         "is_audio": a["is_audio"], "durations": a["duration_s"].astype(np.float64),
         "age_ratings": a["age_rating"].astype(np.int32), "available_from": a["available_from"],
         "available_until": a["available_until"], "index": ItemIndex(ids, a["id_row"]),
+        "series_names": list(StringColumn(a["series_blob"], a["series_offsets"])), "series_codes": a["series_code"].astype(np.int32),
+        "episodes": a["episode"].astype(np.int32), "content": a["content"].astype(np.float32),
     }
 
 

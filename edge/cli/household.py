@@ -43,6 +43,21 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_home(args: argparse.Namespace) -> int:
+    with open_recommender(args) as rec:
+        rows = rec.home(args.profile, device=args.device, timestamp=args.timestamp, per_row=args.per_row)
+        total_s = rec.timings.get("total_s", 0.0)
+    if args.json:
+        print_json([dataclasses.asdict(r) for r in rows])
+        return 0
+    for row in rows:
+        print(f"== {row.title}  ({row.reason})")
+        for r in row.items:
+            print(f"   {r.kind:<5} {r.title}  ({r.reason})")
+    print(f"# {len(rows)} rows, {sum(len(r.items) for r in rows)} items for {args.profile!r} in {total_s * 1000:.2f} ms")
+    return 0
+
+
 def _cmd_record(args: argparse.Namespace) -> int:
     with open_recommender(args) as rec:
         event_id = rec.record(args.profile, args.item_id, kind=args.kind, timestamp=args.timestamp, value=args.value,
@@ -173,7 +188,7 @@ def _timestamp(p: argparse.ArgumentParser, help: str) -> None:
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
-    """Add the facade's commands to ``sub``: ``recommend``, ``record``, ``add-item``,
+    """Add the facade's commands to ``sub``: ``recommend``, ``home``, ``record``, ``add-item``,
     ``add-profile``, ``profiles``, ``recent``, ``block``, ``blocked``, ``forget``, ``export``, ``health``."""
 
     def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
@@ -189,6 +204,16 @@ def register(sub: "argparse._SubParsersAction") -> None:
     _timestamp(p, "Unix time of the request in seconds: decides hour, weekday and availability (default now)")
     json_arg(p)
     p.set_defaults(func=_cmd_recommend)
+
+    p = command("home", "the home screen: titled rows of items for a profile (Recommender.home)",
+                "The home screen for one profile: Continue watching, Because you watched X, Popular now, New for you "
+                "and Something different, each row explained; no item appears in two rows.")
+    _profile(p, help="household profile id (must exist: created by record or add-profile)")
+    _device(p)
+    _timestamp(p, "Unix time of the request in seconds: decides hour, weekday, availability and what is new (default now)")
+    p.add_argument("--per-row", type=int, default=10, help="items per row (default 10)")
+    json_arg(p)
+    p.set_defaults(func=_cmd_home)
 
     p = command("record", "store one event (Recommender.record)",
                 "Store one event for a catalogue or local item; the item id is checked against the bundle's catalogue "

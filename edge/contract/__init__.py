@@ -10,6 +10,8 @@ them, so a bundle built on the server is read on the device with the same rules.
 - :mod:`edge.contract.int8`: the bundle's int8 row format (symmetric, one scale per row) and the
   quantised query the integer scorer takes.
 - :mod:`edge.contract.vectors`: row L2-normalisation.
+- :mod:`edge.contract.content`: the measured content descriptors bundles carry per item and
+  requests may constrain (tempo, loudness, brightness, motion...).
 - :mod:`edge.contract.defaults`: defaults and limits that more than one part reads.
 
 The request context and the hour/weekday of a timestamp live in :mod:`edge.context`; atomic,

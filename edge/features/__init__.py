@@ -72,6 +72,7 @@ __all__ = [
     "optional_soundtrack",
     "probe_soundtrack",
     "item_vector",
+    "text_item_vector",
 ]
 
 
@@ -129,3 +130,14 @@ def item_vector(
         f = frame_features_from_file(frames, spec)
     t = text_features(title, tags, description, spec)
     return np.concatenate([[float(has_audio)], a, [float(frames is not None)], f, t]).astype(np.float32)
+
+
+def text_item_vector(title: str, tags: Iterable[str] = (), description: str = "", spec: FeatureSpec | None = None) -> np.ndarray:
+    """The :func:`item_vector` of text alone (no audio, no frames: both flags 0), e.g. a spoken
+    or typed request; loads no media decoder."""
+    from edge.features.text import text_features
+
+    spec = spec or FeatureSpec()
+    out = np.zeros(spec.item_dim, np.float32)
+    out[-spec.text_dim:] = text_features(title, tags, description, spec)
+    return out

@@ -8,6 +8,7 @@
 - :mod:`~edge.ranking.diversity`: "not this" penalties and MMR with a tag cap.
 - :mod:`~edge.ranking.explain`: one reason per item.
 - :mod:`~edge.ranking.rank`: :func:`rank`, which puts them together.
+- :mod:`~edge.ranking.home`: the home screen's titled rows (:func:`home_rows`).
 """
 
 from edge.ranking.catalogue import Catalogue, item_vectors
@@ -15,6 +16,7 @@ from edge.ranking.config import RankingConfig, Recommendation
 from edge.ranking.diversity import mmr, negative_penalty
 from edge.ranking.explain import explain
 from edge.ranking.filters import allowed_rows, excluded_rows
+from edge.ranking.home import HomeConfig, Row, home_rows
 from edge.ranking.priors import prior_scores
 from edge.ranking.rank import rank
 from edge.ranking.scoring import CHUNK_ROWS, Int8Scorer, score_int8, top_k
@@ -23,5 +25,5 @@ from edge.ranking.user import LocalCandidate, UserState, negative_history, posit
 __all__ = [
     "rank", "RankingConfig", "Recommendation", "UserState", "LocalCandidate", "Catalogue", "Int8Scorer", "score_int8",
     "top_k", "CHUNK_ROWS", "mmr", "negative_penalty", "explain", "allowed_rows", "excluded_rows", "prior_scores",
-    "item_vectors", "user_vector", "positive_history", "negative_history",
+    "item_vectors", "user_vector", "positive_history", "negative_history", "home_rows", "HomeConfig", "Row",
 ]

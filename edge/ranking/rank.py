@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -34,7 +34,8 @@ def exploration_seed(profile: str, context: Context) -> int:
 
 def rank(catalogue: Catalogue, scorer: Scorer, user: UserState, context: Context, k: int,
          config: RankingConfig | None = None, now_s: float | None = None, timings: dict[str, float] | None = None,
-         filters: RowFilters | None = None) -> list[Recommendation]:
+         filters: RowFilters | None = None, only: np.ndarray | None = None,
+         local_ok: Callable[[LocalCandidate], bool] | None = None) -> list[Recommendation]:
     """Top-``k`` catalogue and local items for ``user``, best first, each with a reason.
 
     Left out: ``user.gone``; rows above ``user.age_limit`` or outside their availability window
@@ -45,6 +46,9 @@ def rank(catalogue: Catalogue, scorer: Scorer, user: UserState, context: Context
     :param timings: when given, ``scoring_s`` and ``rerank_s`` are written into it.
     :param filters: the catalogue's :class:`RowFilters`, kept between requests (default: built
         for this one).
+    :param only: bool ``(n,)``: when given, only these catalogue rows (a steered request's
+        constraints, :class:`~edge.ranking.steering.Constraints`); ``local_ok`` likewise says
+        which local items may be recommended.
     :returns: at most ``k`` recommendations.
     """
     cfg = config or RankingConfig()
@@ -52,7 +56,8 @@ def rank(catalogue: Catalogue, scorer: Scorer, user: UserState, context: Context
     t0 = time.perf_counter()
     if now_s is None:
         now_s = context.timestamp if context.timestamp is not None else time.time()
-    playable = [it for it, ok in zip(user.local, playable_local([it.kind for it in user.local], context)) if ok and it.item_id not in user.gone]
+    playable = [it for it, ok in zip(user.local, playable_local([it.kind for it in user.local], context))
+                if ok and it.item_id not in user.gone and (local_ok is None or local_ok(it))]
     gone_rows = user.gone_rows if user.gone_rows is not None else catalogue_rows(catalogue, user.gone)
     if user.vector is None:
         scores = prior_scores(catalogue.priors, len(catalogue.items.item_ids), context)
@@ -60,7 +65,10 @@ def rank(catalogue: Catalogue, scorer: Scorer, user: UserState, context: Context
     else:
         scores = scorer.scores(user.vector)
         local_scores = np.array([float(it.embedding @ user.vector) for it in playable], np.float32)
-    pool = top_k(scores, cfg.candidates, bias=filters.bias_without(context, user.age_limit, now_s, gone_rows))
+    bias = filters.bias_without(context, user.age_limit, now_s, gone_rows)
+    if only is not None:
+        bias = np.where(only, bias, np.float32(-np.inf)).astype(np.float32)
+    pool = top_k(scores, cfg.candidates, bias=bias)
     # Candidates by position: catalogue rows, then the local items that have a score.
     local = [it for it, ok in zip(playable, np.isfinite(local_scores)) if ok]
     n_pool = len(pool)

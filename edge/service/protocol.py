@@ -43,7 +43,7 @@ class Param:
     integer, its inclusive range."""
 
     name: str
-    kind: str  # str | int | number | bool | str_list | device | path
+    kind: str  # str | int | number | bool | str_list | device | path | ranges
     default: Any = REQUIRED
     nullable: bool = False
     lo: int | None = None
@@ -51,13 +51,18 @@ class Param:
 
 
 _WANT = {"str": "a string", "int": "an integer", "number": "a finite number", "bool": "true or false",
-         "str_list": "an array of strings", "device": f"one of {list(DEVICE_KINDS)}", "path": "an absolute file path (string)"}
+         "str_list": "an array of strings", "device": f"one of {list(DEVICE_KINDS)}", "path": "an absolute file path (string)",
+         "ranges": "an object of descriptor name -> [low, high]"}
 
 #: Every method and its parameters, in the order docs/service.md lists them. Each calls the
 #: facade method of the same name with these keyword arguments.
 METHODS: dict[str, tuple[Param, ...]] = {
     "recommend": (Param("profile", "str"), Param("k", "int", DEFAULT_K, lo=1, hi=MAX_K), Param("device", "device", "tv"),
-                  Param("timestamp", "number", None, True)),
+                  Param("timestamp", "number", None, True), Param("query", "str", None, True),
+                  Param("max_duration_s", "number", None, True), Param("kind", "str", None, True),
+                  Param("where", "ranges", None, True)),
+    "home": (Param("profile", "str"), Param("device", "device", "tv"), Param("timestamp", "number", None, True),
+             Param("per_row", "int", 10, lo=1, hi=MAX_K)),
     "record": (Param("profile", "str"), Param("item_id", "str"), Param("kind", "str", "play"),
                Param("timestamp", "number", None, True), Param("value", "number", None, True), Param("device", "device", "tv"),
                Param("client_id", "str", None, True)),
@@ -119,6 +124,8 @@ def _check_value(method: str, p: Param, value: object) -> object:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     elif kind == "bool":
         ok = isinstance(value, bool)
+    elif kind == "ranges":  # the names and numbers are checked by the facade (QueryError)
+        ok = isinstance(value, dict) and all(isinstance(v, list) for v in value.values())
     else:  # str_list
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     if not ok:

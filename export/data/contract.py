@@ -5,11 +5,13 @@ seconds or ISO 8601; ``event`` is one of :data:`EVENT_KINDS` (default ``play``);
 rating or a watched fraction.
 
 ``items.csv``: ``item_id,title[,tags][,kind][,duration_s][,audio][,frames][,description]``
-``[,age_rating][,available_from][,available_until]``.
+``[,age_rating][,available_from][,available_until][,series_id][,episode]``.
 Tags are separated by ``|``; kind is ``audio`` or ``video``; ``audio`` and ``frames`` are paths
 relative to a media root (frames: a folder of images or an ``.npy`` of uint8 RGB frames).
 ``age_rating`` is a minimum viewer age (0-21); ``available_from``/``available_until`` bound the
-item's availability window (Unix seconds or ISO 8601, either may be empty).
+item's availability window (Unix seconds or ISO 8601, either may be empty). ``series_id`` names
+the series an episode belongs to and ``episode`` its number in it (a whole number; "continue
+watching" offers the next one), unique within the series.
 
 Every validation error is a :class:`edge.errors.DataError` naming file, line and column.
 Writers go through a temporary file and an atomic rename, so a failed write never leaves a
@@ -36,7 +38,7 @@ from export.data.interactions import INTERACTION_COLUMNS, INTERACTION_REQUIRED, 
 ITEM_KINDS: tuple[str, ...] = ("audio", "video")
 
 ITEM_COLUMNS = ("item_id", "title", "tags", "kind", "duration_s", "audio", "frames", "description",
-                "age_rating", "available_from", "available_until")
+                "age_rating", "available_from", "available_until", "series_id", "episode")
 MAX_AGE_RATING = 21
 ITEM_REQUIRED = ("item_id", "title")
 
@@ -56,6 +58,8 @@ class Item:
     age_rating: int | None = None
     available_from: int | None = None
     available_until: int | None = None
+    series_id: str | None = None
+    episode: int | None = None
 
 
 @dataclass
@@ -216,6 +220,7 @@ def load_items(path: str | Path, media_root: str | Path | None = None) -> list[I
     reader, handle = _open_csv(path, ITEM_REQUIRED, ITEM_COLUMNS)
     items: list[Item] = []
     seen: dict[str, int] = {}
+    episodes_seen: dict[tuple[str, int], int] = {}
     with handle:  # type: ignore[attr-defined]
         for lineno, rec in _records(reader, path):
             if None in rec:
@@ -261,9 +266,21 @@ def load_items(path: str | Path, media_root: str | Path | None = None) -> list[I
                     raise _err(path, lineno, col, f"cannot parse {raw!r}: {exc}") from None
             if None not in window.values() and window["available_until"] <= window["available_from"]:  # type: ignore[operator]
                 raise _err(path, lineno, "available_until", "the availability window ends before it starts")
+            series = (rec.get("series_id") or "").strip() or None
+            episode = None
+            raw_ep = (rec.get("episode") or "").strip()
+            if raw_ep:
+                if not raw_ep.isdigit() or int(raw_ep) > 2**31 - 1:
+                    raise _err(path, lineno, "episode", f"expected a whole episode number >= 0, got {raw_ep!r}")
+                if series is None:
+                    raise _err(path, lineno, "episode", "an episode number needs a series_id")
+                episode = int(raw_ep)
+                first = episodes_seen.setdefault((series, episode), lineno)
+                if first != lineno:
+                    raise _err(path, lineno, "episode", f"episode {episode} of series {series!r} is already on line {first}")
             items.append(
                 Item(item_id, title, tags, kind, duration, media["audio"], media["frames"], (rec.get("description") or "").strip(),
-                     age, window["available_from"], window["available_until"])
+                     age, window["available_from"], window["available_until"], series, episode)
             )
     return items
 
@@ -315,6 +332,8 @@ def write_items(path: str | Path, items: Sequence[Item], media_root: str | Path)
             "" if it.age_rating is None else it.age_rating,
             "" if it.available_from is None else it.available_from,
             "" if it.available_until is None else it.available_until,
+            it.series_id or "",
+            "" if it.episode is None else it.episode,
         )
         for it in items
     )

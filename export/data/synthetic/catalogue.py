@@ -108,6 +108,7 @@ def _plan_catalogue(root: Path, seed: int, n_items: int) -> _Catalogue:
 
     # Series/albums: each genre's items, in id order, cut into runs of 3..8 consecutive entries.
     group_of, position_in_group = [""] * n_items, [0] * n_items
+    series_of: list[str | None] = [None] * n_items
     next_in_group = np.full(n_items, -1, dtype=np.int64)
     for g in GENRES:
         for kind in ("audio", "video"):
@@ -116,8 +117,9 @@ def _plan_catalogue(root: Path, seed: int, n_items: int) -> _Catalogue:
             while start < len(members):
                 run = members[start : start + int(rng.integers(3, 9))]
                 name = _group_name(rng, g)
+                series = f"s-{g}-{kind}-{ids[run[0]]}"  # names repeat across runs; the first member's id does not
                 for pos, i in enumerate(run):
-                    group_of[i], position_in_group[i] = name, pos
+                    group_of[i], position_in_group[i], series_of[i] = name, pos, series
                     if pos + 1 < len(run):
                         next_in_group[i] = run[pos + 1]
                 start += len(run)
@@ -141,6 +143,8 @@ def _plan_catalogue(root: Path, seed: int, n_items: int) -> _Catalogue:
             audio=audio_path,
             frames=frames_path,
             description=_description(rng, g, group_of[i]),
+            series_id=series_of[i],
+            episode=position_in_group[i] + 1 if series_of[i] else None,
         ))
         jobs.append(_MediaJob(
             seed=seed, index=i, genre=g, recipe=f"{'audio' if kinds[i] == 'audio' else 'soundtrack'}/{g}",

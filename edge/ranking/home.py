@@ -1,0 +1,244 @@
+"""A home screen: titled rows, each explained, no item in two rows.
+
+*Continue watching* (started, not finished; the next episode of a series the profile is
+following), *Because you watched X* (one row per recent anchor), *Popular now* (the bundle's
+priors for the hour and device), *New for you* (availability started recently, ranked for the
+profile) and *Something different* (good items whose tags the profile has never played).
+Every row sees only what :func:`~edge.ranking.rank` would allow (age limit, availability,
+device kind, finished/skipped/blocked items), so a kid profile's screen is a kid's screen.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Sequence
+
+import numpy as np
+
+from edge.context import Context
+from edge.contract.events import NEGATIVE_KINDS
+from edge.ranking.catalogue import Catalogue
+from edge.ranking.config import Recommendation
+from edge.ranking.filters import RowFilters, catalogue_rows
+from edge.ranking.priors import prior_scores
+from edge.ranking.rank import Scorer, exploration_seed
+from edge.ranking.scoring import top_k
+from edge.ranking.user import UserState
+
+__all__ = ["HomeConfig", "Row", "SeriesIndex", "home_rows"]
+
+DAY_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class HomeConfig:
+    """How the home screen is cut.
+
+    ``per_row``: items per row. ``anchors``: "Because you watched" rows (one per distinct
+    recent positive item). ``finished_fraction``: a play at or past this watched fraction
+    counts as finished. ``new_days``: an item is new for this many days after its
+    availability starts. ``pool``: how far down the profile's ranking "Something different"
+    looks for items with unfamiliar tags.
+    """
+
+    per_row: int = 10
+    anchors: int = 2
+    finished_fraction: float = 0.9
+    new_days: float = 14.0
+    pool: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.per_row < 1 or self.anchors < 0 or self.pool < 1 or not self.new_days > 0:
+            raise ValueError("per_row and pool must be >= 1, anchors >= 0 and new_days > 0")
+        if not 0.0 < self.finished_fraction <= 1.0:
+            raise ValueError(f"finished_fraction must be in (0, 1], got {self.finished_fraction}")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the home screen: ``kind`` (``continue``, ``because``, ``popular``, ``new``,
+    ``different``), the title shown, why the row is there, and its items best first."""
+
+    kind: str
+    title: str
+    reason: str
+    items: list[Recommendation] = field(default_factory=list)
+
+
+class SeriesIndex:
+    """Each series' catalogue rows in episode order (built once per catalogue)."""
+
+    def __init__(self, series_codes: np.ndarray, episodes: np.ndarray) -> None:
+        codes = np.asarray(series_codes, np.int64)
+        eps = np.asarray(episodes, np.int64)
+        order = np.lexsort((eps, codes))
+        order = order[codes[order] >= 0]
+        self.rows, self._codes, self.episodes = order, codes[order], eps[order]
+        self.code_of = codes
+
+    def episodes_of(self, code: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, episode numbers)`` of series ``code``, in episode order."""
+        lo, hi = np.searchsorted(self._codes, [code, code + 1])
+        return self.rows[lo:hi], self.episodes[lo:hi]
+
+
+def _recommendation(catalogue: Catalogue, row: int, score: float, reason: str) -> Recommendation:
+    items = catalogue.items
+    return Recommendation(items.item_ids[row], items.titles[row], "audio" if items.is_audio[row] else "video", float(score), reason)
+
+
+def _verb(catalogue: Catalogue, row: int) -> str:
+    return "listened to" if catalogue.items.is_audio[row] else "watched"
+
+
+def continue_watching(catalogue: Catalogue, series: SeriesIndex, events: Sequence, allowed: np.ndarray, finished: float,
+                      limit: int) -> list[tuple[int, str]]:
+    """``(row, reason)`` of what the profile started and did not finish, newest first, and for
+    each series it is following the next episode it has never played (skipping those the
+    request may not show).
+
+    An item's newest event decides: a play with a watched fraction below ``finished`` is
+    unfinished; ``complete``, a play past ``finished``, or a positive event without a fraction
+    (a like, a rating) means it was seen, and its series is followed from it.
+
+    :param events: the profile's recent events, newest first.
+    :param allowed: bool per catalogue row: may the request show it.
+    """
+    index = catalogue.index
+    latest: dict[int, object] = {}
+    for e in events:
+        row = index.get(e.item_id)
+        if row is not None and row not in latest:
+            latest[row] = e
+    out: list[tuple[int, str]] = []
+    taken: set[int] = set()
+    followed: set[int] = set()
+    for row, e in latest.items():
+        if len(out) >= limit:
+            break
+        kind, value = e.kind, e.value  # type: ignore[attr-defined]
+        if kind in NEGATIVE_KINDS or kind == "search":
+            continue
+        fraction = value if kind in ("play", "complete") and value is not None and 0.0 <= value <= 1.0 else None
+        if kind == "play" and fraction is not None and fraction < finished:
+            if fraction > 0.0 and allowed[row] and row not in taken:
+                out.append((row, f"{int(fraction * 100)}% {_verb(catalogue, row)}; pick up where you left off"))
+                taken.add(row)
+            continue
+        code = int(series.code_of[row])
+        if code < 0 or code in followed:
+            continue
+        followed.add(code)
+        rows, eps = series.episodes_of(code)
+        after = rows[eps > int(catalogue.items.episodes[row])]  # type: ignore[attr-defined]
+        nxt = next((int(r) for r in after if allowed[r] and int(r) not in latest and int(r) not in taken), None)
+        if nxt is not None:
+            out.append((nxt, f"next episode (episode {int(catalogue.items.episodes[nxt])}) after {catalogue.items.titles[row]}"))  # type: ignore[attr-defined]
+            taken.add(nxt)
+    return out
+
+
+def _take(scores: np.ndarray, bias: np.ndarray, k: int) -> np.ndarray:
+    return top_k(scores, k, bias=bias)
+
+
+def home_rows(catalogue: Catalogue, scorer: Scorer, user: UserState, events: Sequence, context: Context,
+              config: HomeConfig | None = None, filters: RowFilters | None = None, series: SeriesIndex | None = None,
+              now_s: float | None = None, timings: dict[str, float] | None = None) -> list[Row]:
+    """The home screen for ``user`` in ``context``: the rows that have items, in screen order.
+
+    :param events: the profile's recent events, newest first (for *Continue watching*).
+    :param now_s: Unix s deciding availability and what is new (default: the context's time).
+    :param timings: when given, ``home_s`` is written into it.
+    """
+    t0 = time.perf_counter()
+    cfg = config or HomeConfig()
+    filters = filters or RowFilters(catalogue)
+    items = catalogue.items
+    series = series or SeriesIndex(items.series_codes, items.episodes)  # type: ignore[attr-defined]
+    if now_s is None:
+        now_s = context.timestamp if context.timestamp is not None else time.time()
+    n = len(items.item_ids)
+    base = filters.bias(context, user.age_limit, now_s)
+    allowed = base == 0
+    gone_rows = user.gone_rows if user.gone_rows is not None else catalogue_rows(catalogue, user.gone)
+    # One mask for every row after the first: each row's picks are refused to the rows below it.
+    free = filters.bias_without(context, user.age_limit, now_s, gone_rows).copy()
+    rows: list[Row] = []
+
+    def add(kind: str, title: str, reason: str, picked: list[tuple[int, float, str]]) -> None:
+        if picked:
+            free[[r for r, _, _ in picked]] = -np.inf
+            rows.append(Row(kind, title, reason, [_recommendation(catalogue, r, s, why) for r, s, why in picked]))
+
+    resume = continue_watching(catalogue, series, events, allowed, cfg.finished_fraction, cfg.per_row)
+    add("continue", "Continue watching", "started and not finished, and the next episode of what you follow",
+        [(r, 1.0 - j / max(len(resume), 1), why) for j, (r, why) in enumerate(resume)])
+
+    personal = scorer.scores(user.vector) if user.vector is not None else None
+    if user.vector is not None:
+        anchors = list(dict.fromkeys(reversed(user.history_ids)))[: cfg.anchors]  # newest distinct first
+        for anchor in anchors:
+            row = catalogue.index.get(anchor)
+            if row is None:
+                continue
+            sims = scorer.scores(catalogue.item_embeddings(np.array([row]))[0])
+            picked = _take(sims, free, cfg.per_row)
+            title = items.titles[row]
+            add("because", f"Because you {_verb(catalogue, row)} {title}", f"items close to {title} in the bundle's item space",
+                [(int(r), float(sims[r]), f"like {title}") for r in picked])
+
+    popular = prior_scores(catalogue.priors, n, context)
+    picked = _take(popular, free, cfg.per_row)
+    add("popular", "Popular now", f"most played around {context.hour:02d}:00 on {context.device}s",
+        [(int(r), float(popular[r]), "popular at this hour") for r in picked])
+
+    start = np.asarray(catalogue.available_from, np.float64)
+    fresh = np.flatnonzero((start <= now_s) & (start > now_s - cfg.new_days * DAY_S))
+    if len(fresh):
+        ranked = personal if personal is not None else popular
+        sub = np.where(np.isfinite(ranked[fresh]), ranked[fresh], np.float32(-1e30)).astype(np.float32)
+        order = fresh[top_k(sub, cfg.per_row, bias=free[fresh])]
+        add("new", "New for you", f"available since the last {cfg.new_days:g} days, " + ("ranked for you" if personal is not None else "most played first"),
+            [(int(r), float(ranked[r]), "new since " + datetime.fromtimestamp(start[r], timezone.utc).strftime("%d %b")) for r in order])
+
+    add("different", "Something different", "well-liked items with tags you have not played yet",
+        _different(catalogue, filters, user, personal, popular, free, context, cfg))
+    if timings is not None:
+        timings["home_s"] = time.perf_counter() - t0
+    return rows
+
+
+def _different(catalogue: Catalogue, filters: RowFilters, user: UserState, personal: np.ndarray | None, popular: np.ndarray,
+               free: np.ndarray, context: Context, cfg: HomeConfig) -> list[tuple[int, float, str]]:
+    """Items whose tags none of the profile's history carries, one per leading tag: the best
+    of them for the profile (or, cold, a seeded draw from every tag's most played)."""
+    tag_ids = filters.tag_ids
+    n = len(catalogue.items.item_ids)
+    hist = catalogue_rows(catalogue, user.history_ids)
+    known = np.unique(tag_ids[hist]) if len(hist) else np.zeros(0, np.int64)
+    if personal is not None:
+        pool = top_k(personal, cfg.pool, bias=free)
+        scores = personal
+    else:
+        finite = np.isfinite(popular) & (free == 0)
+        pool = np.flatnonzero(finite) if finite.any() else top_k(np.zeros(n, np.float32), cfg.pool, bias=free)
+        rng = np.random.default_rng(exploration_seed(user.profile, context))
+        pool = pool[rng.permutation(len(pool))]
+        scores = np.where(np.isfinite(popular), popular, np.float32(0))
+    tags = tag_ids[pool]
+    familiar = np.isin(tags, known[known >= 0]).any(axis=1) if len(known) else np.zeros(len(pool), bool)
+    out: list[tuple[int, float, str]] = []
+    leads: set[int] = set()
+    names = catalogue.items.tags
+    for r, t, fam in zip(pool.tolist(), tags[:, 0].tolist(), familiar.tolist()):
+        if fam or t in leads:
+            continue
+        leads.add(t)
+        lead = names[r][0] if names[r] else "untagged"
+        out.append((r, float(scores[r]), f"something different: {lead}"))
+        if len(out) >= cfg.per_row:
+            break
+    return out
