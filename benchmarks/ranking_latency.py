@@ -47,8 +47,9 @@ print(json.dumps({"first_s": first, "rss_mb": int(status["VmRSS"].split()[0]) / 
 """
 
 
-def make_bundle(out: Path, n_items: int, dim: int = 64, seed: int = 0) -> Path:
-    """A bundle with ``n_items`` random unit vectors and untrained students."""
+def make_bundle(out: Path, n_items: int, dim: int = 64, seed: int = 0, items: list | None = None) -> Path:
+    """A bundle with ``n_items`` random unit vectors and untrained students (``items``: the
+    catalogue's :class:`export.data.contract.Item` list, default plain tagged items)."""
     import torch
 
     from edge.features import FeatureSpec
@@ -62,7 +63,7 @@ def make_bundle(out: Path, n_items: int, dim: int = 64, seed: int = 0) -> Path:
     emb = rng.standard_normal((n_items, dim)).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     kinds = ["audio" if i % 3 == 0 else "video" for i in range(n_items)]
-    items = [Item(f"i{i:06d}", f"Item {i}", (f"tag{i % 50}",), kinds[i], 60.0) for i in range(n_items)]
+    items = items or [Item(f"i{i:06d}", f"Item {i}", (f"tag{i % 50}",), kinds[i], 60.0) for i in range(n_items)]
     spec, cfg = FeatureSpec(), StudentConfig(dim=dim)
     torch.manual_seed(seed)
     interest, fusion = InterestStudent(cfg).eval(), FusionStudent(spec.item_dim, cfg).eval()

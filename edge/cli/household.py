@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from edge.context import DEVICE_KINDS
 from edge.contract.defaults import DEFAULT_K
 from edge.contract.events import EVENT_KINDS
-from edge.errors import HistoryError
+from edge.contract.content import CONTENT_COLUMNS
+from edge.errors import HistoryError, QueryError
 from edge.cli.common import json_arg, open_recommender, print_json, recommender_args
 
 
@@ -30,9 +31,27 @@ def _event_json(e) -> dict:
 
 # -- handlers: one facade call each -------------------------------------------------------------
 
+def _ranges(specs: list[str] | None) -> dict[str, list[float | None]] | None:
+    """``--where tempo_bpm=:100`` -> ``{"tempo_bpm": [None, 100.0]}`` (either end may be empty)."""
+    if not specs:
+        return None
+    out: dict[str, list[float | None]] = {}
+    for spec in specs:
+        name, sep, bounds = spec.partition("=")
+        lo, colon, hi = bounds.partition(":")
+        if not sep or not colon or not name:
+            raise QueryError(f"--where {spec!r}: expected NAME=LOW:HIGH, either end may be empty (e.g. tempo_bpm=:100)")
+        try:
+            out[name] = [float(lo) if lo.strip() else None, float(hi) if hi.strip() else None]
+        except ValueError:
+            raise QueryError(f"--where {spec!r}: LOW and HIGH must be numbers") from None
+    return out
+
+
 def _cmd_recommend(args: argparse.Namespace) -> int:
     with open_recommender(args) as rec:
-        recs = rec.recommend(args.profile, k=args.k, device=args.device, timestamp=args.timestamp)
+        recs = rec.recommend(args.profile, k=args.k, device=args.device, timestamp=args.timestamp, query=args.query,
+                             max_duration_s=args.max_duration_s, kind=args.kind, where=_ranges(args.where))
         total_s = rec.timings.get("total_s", 0.0)
     if args.json:
         print_json([dataclasses.asdict(r) for r in recs])
@@ -202,6 +221,12 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("-k", "--k", type=int, default=DEFAULT_K, help=f"how many items (default {DEFAULT_K})")
     _device(p)
     _timestamp(p, "Unix time of the request in seconds: decides hour, weekday and availability (default now)")
+    p.add_argument("--query", default=None, help="steer by words, e.g. 'calm piano for dinner' (what a speech recogniser heard)")
+    p.add_argument("--max-duration-s", type=float, default=None, help="only items at most this many seconds long")
+    p.add_argument("--kind", choices=["audio", "video"], default=None, help="only audio or only video items")
+    p.add_argument("--where", action="append", default=None, metavar="NAME=LOW:HIGH",
+                   help=f"only items whose measured content is in range (repeatable; either end may be empty), NAME one of "
+                        f"{', '.join(CONTENT_COLUMNS)}")
     json_arg(p)
     p.set_defaults(func=_cmd_recommend)
 

@@ -30,6 +30,7 @@ from edge.ranking.user import UserState
 __all__ = ["HomeConfig", "Row", "SeriesIndex", "home_rows"]
 
 DAY_S = 86_400.0
+_DEVICE_WORDS = {"tv": "TVs", "speaker": "speakers"}
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def home_rows(catalogue: Catalogue, scorer: Scorer, user: UserState, events: Seq
 
     popular = prior_scores(catalogue.priors, n, context)
     picked = _take(popular, free, cfg.per_row)
-    add("popular", "Popular now", f"most played around {context.hour:02d}:00 on {context.device}s",
+    add("popular", "Popular now", f"most played around {context.hour:02d}:00 on {_DEVICE_WORDS.get(context.device, context.device)}",
         [(int(r), float(popular[r]), "popular at this hour") for r in picked])
 
     start = np.asarray(catalogue.available_from, np.float64)
@@ -204,7 +205,7 @@ def home_rows(catalogue: Catalogue, scorer: Scorer, user: UserState, events: Seq
         add("new", "New for you", f"available since the last {cfg.new_days:g} days, " + ("ranked for you" if personal is not None else "most played first"),
             [(int(r), float(ranked[r]), "new since " + datetime.fromtimestamp(start[r], timezone.utc).strftime("%d %b")) for r in order])
 
-    add("different", "Something different", "well-liked items with tags you have not played yet",
+    add("different", "Something different", "well-liked items with tags you rarely or never play",
         _different(catalogue, filters, user, personal, popular, free, context, cfg))
     if timings is not None:
         timings["home_s"] = time.perf_counter() - t0
@@ -213,12 +214,13 @@ def home_rows(catalogue: Catalogue, scorer: Scorer, user: UserState, events: Seq
 
 def _different(catalogue: Catalogue, filters: RowFilters, user: UserState, personal: np.ndarray | None, popular: np.ndarray,
                free: np.ndarray, context: Context, cfg: HomeConfig) -> list[tuple[int, float, str]]:
-    """Items whose tags none of the profile's history carries, one per leading tag: the best
-    of them for the profile (or, cold, a seeded draw from every tag's most played)."""
+    """Items whose tags the profile's history carries least (never, where the catalogue has such
+    tags), one per leading tag, the best for the profile first among equally unfamiliar ones
+    (or, cold, a seeded draw from the most played)."""
     tag_ids = filters.tag_ids
     n = len(catalogue.items.item_ids)
     hist = catalogue_rows(catalogue, user.history_ids)
-    known = np.unique(tag_ids[hist]) if len(hist) else np.zeros(0, np.int64)
+    known_tags = tag_ids[hist].ravel() if len(hist) else np.zeros(0, np.int64)
     if personal is not None:
         pool = top_k(personal, cfg.pool, bias=free)
         scores = personal
@@ -229,12 +231,17 @@ def _different(catalogue: Catalogue, filters: RowFilters, user: UserState, perso
         pool = pool[rng.permutation(len(pool))]
         scores = np.where(np.isfinite(popular), popular, np.float32(0))
     tags = tag_ids[pool]
-    familiar = np.isin(tags, known[known >= 0]).any(axis=1) if len(known) else np.zeros(len(pool), bool)
+    # How often the profile's history carries each of the candidate's tags: least familiar first.
+    n_tags = int(tag_ids.max(initial=-1)) + 2
+    counts = np.bincount(known_tags[known_tags >= 0], minlength=n_tags) if len(known_tags) else np.zeros(n_tags, np.int64)
+    counts = np.append(counts, 0)  # padding (-1) reads the last entry: no familiarity
+    familiarity = counts[tags].sum(axis=1)
     out: list[tuple[int, float, str]] = []
     leads: set[int] = set()
     names = catalogue.items.tags
-    for r, t, fam in zip(pool.tolist(), tags[:, 0].tolist(), familiar.tolist()):
-        if fam or t in leads:
+    for j in np.lexsort((np.arange(len(pool)), familiarity)).tolist():
+        r, t = int(pool[j]), int(tags[j, 0])
+        if t in leads:
             continue
         leads.add(t)
         lead = names[r][0] if names[r] else "untagged"
