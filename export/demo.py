@@ -90,6 +90,21 @@ def run_demo(workdir: str | Path = "edgerec-demo", seed: int = 0, n_items: int =
                 hit = "  <- watched next" if r.item_id == target else ""
                 say(f"  {n:>2}  {r.kind:<5} {r.score:6.3f}  {r.title}  ({r.reason}){hit}")
             out["users"][uid] = [r.__dict__ for r in recs]
+        uid = split.user_ids[chosen[0]]
+        ctx = Context.at(int(split.test_timestamps[list(split.test_users).index(chosen[0])]), "tv")
+        rows = rec.home(uid, context=ctx, per_row=4)
+        say(f"\n  home screen of {uid} (Recommender.home, {rec.timings['total_s'] * 1000:.2f} ms):")
+        for row in rows:
+            say(f"  == {row.title}  ({row.reason})")
+            for r in row.items:
+                say(f"       {r.kind:<5} {r.title}  ({r.reason})")
+        out["home"] = [{"kind": row.kind, "title": row.title, "items": [r.item_id for r in row.items]} for row in rows]
+        query = "relaxing jazz for dinner"
+        steered = rec.recommend(uid, k=5, context=Context.at(ctx.timestamp, "speaker"), query=query, kind="audio", max_duration_s=1200)
+        say(f"\n  on a speaker, {uid} asks for \"{query}\" (audio, up to 20 min; {rec.timings['total_s'] * 1000:.2f} ms):")
+        for n, r in enumerate(steered, 1):
+            say(f"  {n:>2}  {r.kind:<5} {r.score:6.3f}  {r.title}  ({r.reason})")
+        out["steered"] = {"query": query, "items": [r.item_id for r in steered]}
     finally:
         rec.close()
     timings["total"] = time.perf_counter() - started
