@@ -22,7 +22,7 @@ from edge.features.media_path import check_media_path
 from edge.history import Event, HistoryStore
 from edge.history.store import Forgotten
 from edge.ranking import HomeConfig, Int8Scorer, RankingConfig, Recommendation, Row, UserState, home_rows, rank
-from edge.ranking.home import SeriesIndex
+from edge.ranking.home import HomeIndex
 from edge.ranking.filters import RowFilters
 from edge.user_state import UserStateCache
 
@@ -99,7 +99,7 @@ class Recommender:
         self.timings: dict[str, float] = {}
         self._states = UserStateCache()
         self._filters = RowFilters(bundle)
-        self._series: SeriesIndex | None = None
+        self._home_index: HomeIndex | None = None
         self._words = None  # edge.ranking.steering.CatalogueWords, built on the first query
         self._home_events: dict[str, tuple[object, list[Event]]] = {}
 
@@ -382,12 +382,12 @@ class Recommender:
             if len(self._home_events) >= 64:
                 self._home_events.clear()
             kept = self._home_events[profile] = (token, self.history.recent(profile, HOME_EVENTS))
-        if self._series is None:
+        if self._home_index is None:
             items = self.bundle.items
-            self._series = SeriesIndex(items.series_codes, items.episodes)
+            self._home_index = HomeIndex.of(self.bundle)
         timings: dict[str, float] = {}
         rows = home_rows(self.bundle, self.scorer, user, kept[1], context, HomeConfig(per_row=per_row), filters=self._filters,
-                         series=self._series, timings=timings)
+                         index=self._home_index, timings=timings)
         self.timings = {**timings, "total_s": time.perf_counter() - t0}
         return rows
 

@@ -16,7 +16,7 @@ import pytest
 
 from edge.context import Context
 from edge.errors import HistoryError, QueryError
-from edge.ranking.home import DAY_S, HomeConfig, SeriesIndex, continue_watching
+from edge.ranking.home import DAY_S, HomeConfig, HomeIndex, continue_watching
 from edge.recommender import Recommender
 from tests.conftest import NOT_YET
 from tests.test_service import Client, serve
@@ -120,7 +120,7 @@ def test_bad_requests_are_refused(rec):
 
 def test_series_index_orders_episodes_and_continue_watching_reads_the_newest_event_per_item(rec):
     items = rec.bundle.items
-    series = SeriesIndex(items.series_codes, items.episodes)
+    series = HomeIndex.of(rec.bundle)
     code = int(items.series_codes[rec.bundle.index["i002"]])
     rows, eps = series.episodes_of(code)
     assert list(eps) == sorted(eps) and [items.item_ids[r] for r in rows[:3]] == ["i002", "i006", "i010"]

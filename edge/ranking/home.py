@@ -27,7 +27,7 @@ from edge.ranking.rank import Scorer, exploration_seed
 from edge.ranking.scoring import top_k
 from edge.ranking.user import UserState
 
-__all__ = ["HomeConfig", "Row", "SeriesIndex", "home_rows"]
+__all__ = ["HomeConfig", "Row", "HomeIndex", "home_rows"]
 
 DAY_S = 86_400.0
 _DEVICE_WORDS = {"tv": "TVs", "speaker": "speakers"}
@@ -68,16 +68,30 @@ class Row:
     items: list[Recommendation] = field(default_factory=list)
 
 
-class SeriesIndex:
-    """Each series' catalogue rows in episode order (built once per catalogue)."""
+class HomeIndex:
+    """What the home screen looks up in a catalogue, built once per catalogue: each series' rows
+    in episode order, and the rows by availability start (for "new")."""
 
-    def __init__(self, series_codes: np.ndarray, episodes: np.ndarray) -> None:
+    def __init__(self, series_codes: np.ndarray, episodes: np.ndarray, available_from: np.ndarray) -> None:
+        start = np.asarray(available_from, np.float64)
+        self._by_start = np.argsort(start, kind="stable")
+        self._starts = start[self._by_start]
         codes = np.asarray(series_codes, np.int64)
         eps = np.asarray(episodes, np.int64)
         order = np.lexsort((eps, codes))
         order = order[codes[order] >= 0]
         self.rows, self._codes, self.episodes = order, codes[order], eps[order]
         self.code_of = codes
+
+    @classmethod
+    def of(cls, catalogue: Catalogue) -> "HomeIndex":
+        items = catalogue.items
+        return cls(items.series_codes, items.episodes, catalogue.available_from)  # type: ignore[attr-defined]
+
+    def started(self, after: float, until: float) -> np.ndarray:
+        """Rows whose availability started in ``(after, until]``."""
+        lo, hi = np.searchsorted(self._starts, [after, until], side="right")
+        return self._by_start[lo:hi]
 
     def episodes_of(self, code: int) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, episode numbers)`` of series ``code``, in episode order."""
@@ -94,7 +108,7 @@ def _verb(catalogue: Catalogue, row: int) -> str:
     return "listened to" if catalogue.items.is_audio[row] else "watched"
 
 
-def continue_watching(catalogue: Catalogue, series: SeriesIndex, events: Sequence, allowed: np.ndarray, finished: float,
+def continue_watching(catalogue: Catalogue, series: HomeIndex, events: Sequence, allowed: np.ndarray, finished: float,
                       limit: int) -> list[tuple[int, str]]:
     """``(row, reason)`` of what the profile started and did not finish, newest first, and for
     each series it is following the next episode it has never played (skipping those the
@@ -108,10 +122,11 @@ def continue_watching(catalogue: Catalogue, series: SeriesIndex, events: Sequenc
     :param allowed: bool per catalogue row: may the request show it.
     """
     index = catalogue.index
+    ids = [e.item_id for e in events]
+    found = index.rows(ids).tolist() if hasattr(index, "rows") else [index.get(i, -1) for i in ids]  # one search for all
     latest: dict[int, object] = {}
-    for e in events:
-        row = index.get(e.item_id)
-        if row is not None and row not in latest:
+    for e, row in zip(events, found):
+        if row >= 0 and row not in latest:
             latest[row] = e
     out: list[tuple[int, str]] = []
     taken: set[int] = set()
@@ -146,11 +161,12 @@ def _take(scores: np.ndarray, bias: np.ndarray, k: int) -> np.ndarray:
 
 
 def home_rows(catalogue: Catalogue, scorer: Scorer, user: UserState, events: Sequence, context: Context,
-              config: HomeConfig | None = None, filters: RowFilters | None = None, series: SeriesIndex | None = None,
+              config: HomeConfig | None = None, filters: RowFilters | None = None, index: HomeIndex | None = None,
               now_s: float | None = None, timings: dict[str, float] | None = None) -> list[Row]:
     """The home screen for ``user`` in ``context``: the rows that have items, in screen order.
 
     :param events: the profile's recent events, newest first (for *Continue watching*).
+    :param index: the catalogue's :class:`HomeIndex`, kept between requests (default: built for this one).
     :param now_s: Unix s deciding availability and what is new (default: the context's time).
     :param timings: when given, ``home_s`` is written into it.
     """
@@ -158,12 +174,11 @@ def home_rows(catalogue: Catalogue, scorer: Scorer, user: UserState, events: Seq
     cfg = config or HomeConfig()
     filters = filters or RowFilters(catalogue)
     items = catalogue.items
-    series = series or SeriesIndex(items.series_codes, items.episodes)  # type: ignore[attr-defined]
+    index = index or HomeIndex.of(catalogue)
     if now_s is None:
         now_s = context.timestamp if context.timestamp is not None else time.time()
     n = len(items.item_ids)
-    base = filters.bias(context, user.age_limit, now_s)
-    allowed = base == 0
+    allowed = filters.bias(context, user.age_limit, now_s) == 0
     gone_rows = user.gone_rows if user.gone_rows is not None else catalogue_rows(catalogue, user.gone)
     # One mask for every row after the first: each row's picks are refused to the rows below it.
     free = filters.bias_without(context, user.age_limit, now_s, gone_rows).copy()
@@ -174,30 +189,33 @@ def home_rows(catalogue: Catalogue, scorer: Scorer, user: UserState, events: Seq
             free[[r for r, _, _ in picked]] = -np.inf
             rows.append(Row(kind, title, reason, [_recommendation(catalogue, r, s, why) for r, s, why in picked]))
 
-    resume = continue_watching(catalogue, series, events, allowed, cfg.finished_fraction, cfg.per_row)
+    resume = continue_watching(catalogue, index, events, allowed, cfg.finished_fraction, cfg.per_row)
     add("continue", "Continue watching", "started and not finished, and the next episode of what you follow",
         [(r, 1.0 - j / max(len(resume), 1), why) for j, (r, why) in enumerate(resume)])
 
+    # One full scoring: anchors and "something different" re-rank the profile's top ``pool``.
     personal = scorer.scores(user.vector) if user.vector is not None else None
-    if user.vector is not None:
+    pool = top_k(personal, cfg.pool, bias=free) if personal is not None else None
+    if personal is not None and pool is not None and len(pool):
+        pool_vecs = np.asarray(catalogue.item_embeddings(pool), np.float32).reshape(len(pool), -1)
         anchors = list(dict.fromkeys(reversed(user.history_ids)))[: cfg.anchors]  # newest distinct first
         for anchor in anchors:
             row = catalogue.index.get(anchor)
             if row is None:
                 continue
-            sims = scorer.scores(catalogue.item_embeddings(np.array([row]))[0])
-            picked = _take(sims, free, cfg.per_row)
+            sims = pool_vecs @ np.asarray(catalogue.item_embeddings(np.array([row])), np.float32).reshape(-1)
+            js = top_k(sims.astype(np.float32), cfg.per_row, bias=free[pool])
             title = items.titles[row]
             add("because", f"Because you {_verb(catalogue, row)} {title}", f"items close to {title} in the bundle's item space",
-                [(int(r), float(sims[r]), f"like {title}") for r in picked])
+                [(int(pool[j]), float(sims[j]), f"like {title}") for j in js])
 
     popular = prior_scores(catalogue.priors, n, context)
     picked = _take(popular, free, cfg.per_row)
     add("popular", "Popular now", f"most played around {context.hour:02d}:00 on {_DEVICE_WORDS.get(context.device, context.device)}",
         [(int(r), float(popular[r]), "popular at this hour") for r in picked])
 
-    start = np.asarray(catalogue.available_from, np.float64)
-    fresh = np.flatnonzero((start <= now_s) & (start > now_s - cfg.new_days * DAY_S))
+    start = catalogue.available_from
+    fresh = np.sort(index.started(now_s - cfg.new_days * DAY_S, now_s))
     if len(fresh):
         ranked = personal if personal is not None else popular
         sub = np.where(np.isfinite(ranked[fresh]), ranked[fresh], np.float32(-1e30)).astype(np.float32)
@@ -206,14 +224,14 @@ def home_rows(catalogue: Catalogue, scorer: Scorer, user: UserState, events: Seq
             [(int(r), float(ranked[r]), "new since " + datetime.fromtimestamp(start[r], timezone.utc).strftime("%d %b")) for r in order])
 
     add("different", "Something different", "well-liked items with tags you rarely or never play",
-        _different(catalogue, filters, user, personal, popular, free, context, cfg))
+        _different(catalogue, filters, user, personal, pool, popular, free, context, cfg))
     if timings is not None:
         timings["home_s"] = time.perf_counter() - t0
     return rows
 
 
-def _different(catalogue: Catalogue, filters: RowFilters, user: UserState, personal: np.ndarray | None, popular: np.ndarray,
-               free: np.ndarray, context: Context, cfg: HomeConfig) -> list[tuple[int, float, str]]:
+def _different(catalogue: Catalogue, filters: RowFilters, user: UserState, personal: np.ndarray | None, pool: np.ndarray | None,
+               popular: np.ndarray, free: np.ndarray, context: Context, cfg: HomeConfig) -> list[tuple[int, float, str]]:
     """Items whose tags the profile's history carries least (never, where the catalogue has such
     tags), one per leading tag, the best for the profile first among equally unfamiliar ones
     (or, cold, a seeded draw from the most played)."""
@@ -221,8 +239,8 @@ def _different(catalogue: Catalogue, filters: RowFilters, user: UserState, perso
     n = len(catalogue.items.item_ids)
     hist = catalogue_rows(catalogue, user.history_ids)
     known_tags = tag_ids[hist].ravel() if len(hist) else np.zeros(0, np.int64)
-    if personal is not None:
-        pool = top_k(personal, cfg.pool, bias=free)
+    if personal is not None and pool is not None:
+        pool = pool[free[pool] == 0]  # what the rows above took is gone
         scores = personal
     else:
         finite = np.isfinite(popular) & (free == 0)
