@@ -30,6 +30,7 @@ log = logging.getLogger("edge")
 
 if TYPE_CHECKING:
     from edge.profiles import DeviceProfile, ResourceLimits
+    from edge.viewer import ViewerGuess
 
 #: Audio files a local item may come from; any other path is read as frames (image, video,
 #: folder of images or an ``.npy`` strip).
@@ -37,6 +38,10 @@ AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".
 BLOCKED_KEY = "blocked_items"
 #: Newest events the home screen reads for "Continue watching".
 HOME_EVENTS = 500
+#: The profile name that asks the device to guess who is watching (:meth:`Recommender.who_is_watching`).
+AUTO = "auto"
+#: A profile at least this likely counts as a plausible viewer: its age limit applies.
+PLAUSIBLE_VIEWER = 0.15
 
 
 def _check_media_limits(path: Path, audio: bool, limits: "ResourceLimits") -> None:
@@ -101,6 +106,7 @@ class Recommender:
         self._filters = RowFilters(bundle)
         self._home_index: HomeIndex | None = None
         self._words = None  # edge.ranking.steering.CatalogueWords, built on the first query
+        self._viewers: tuple[object, Any] | None = None  # (change token, edge.viewer.ViewerModel)
         self._home_events: dict[str, tuple[object, list[Event]]] = {}
 
     @classmethod
@@ -168,7 +174,7 @@ class Recommender:
         :returns: the event id (once returned, it survives a crash).
         :raises HistoryError: unknown item, bad kind or timestamp.
         """
-        profile = self._profile(profile)
+        profile = _named(self._profile(profile))
         tags: tuple[str, ...] = ()
         if item_id in self.bundle.index:
             tags = self.bundle.items.tags[self.bundle.index[item_id]]  # feeds the per-profile tag counts
@@ -287,7 +293,8 @@ class Recommender:
     def recommend(self, profile: str | None = None, k: int = DEFAULT_K, context: Context | None = None,
                   device: str = "tv", timestamp: float | None = None, query: str | None = None,
                   max_duration_s: float | None = None, kind: str | None = None,
-                  where: dict[str, Sequence[float | None]] | None = None) -> list[Recommendation]:
+                  where: dict[str, Sequence[float | None]] | None = None,
+                  session_items: Sequence[str] = ()) -> list[Recommendation]:
         """Top-``k`` items (catalogue and local) for ``profile``, best first, each with a reason.
 
         Left out: what the profile just watched, finished, skipped, disliked or blocked; items
@@ -307,19 +314,28 @@ class Recommender:
         :param where: only items whose measured content lies in ranges, e.g.
             ``{"tempo_bpm": [None, 100], "motion": [None, 0.05]}`` (names in
             :data:`edge.contract.content.CONTENT_COLUMNS`; unmeasured items are left out).
+        :param session_items: with ``profile="auto"``: the items played so far in this session,
+            oldest first, evidence of who is watching (:meth:`who_is_watching`).
         :raises HistoryError: an unknown profile (create it with :meth:`add_profile` or
             :meth:`record` first).
         :raises QueryError: an empty query, one written only in scripts the catalogue's titles
-            and tags never use, or a malformed constraint.
+            and tags never use, or a malformed constraint; ``profile="auto"`` in a household
+            where no profile has history.
+
+        ``profile="auto"`` recommends for the likeliest viewer (:meth:`who_is_watching`) and
+        says so in every reason; the lowest age limit among the plausible viewers (probability
+        at least :data:`PLAUSIBLE_VIEWER`) applies, so a kid who may be watching is protected.
         """
         from edge.ranking.steering import Constraints
 
         limits = Constraints.checked(kind, max_duration_s, where)
         words = self._query_words(query) if query is not None else None
-        profile = self._profile(profile)
         context = context or Context.at(timestamp, device)
         t0 = time.perf_counter()
+        profile, viewer, age_limit = self._viewer(self._profile(profile), context, session_items)
         user = self._user_state(profile, context)  # raises HistoryError for an unknown profile
+        if viewer:
+            user = replace(user, age_limit=age_limit)
         t1 = time.perf_counter()
         timings: dict[str, float] = {}
         config, personal = self.ranking, user.vector is not None
@@ -334,6 +350,8 @@ class Recommender:
         if words is not None or limits:
             asked = _asked(words, limits)
             recs = [replace(r, reason=f"{asked}: {r.reason}" if personal else f"{asked}") for r in recs]
+        if viewer:
+            recs = [replace(r, reason=f"{viewer}; {r.reason}") for r in recs]
         self.timings = {"user_vector_s": t1 - t0, **timings, "total_s": time.perf_counter() - t0}
         return recs
 
@@ -360,22 +378,25 @@ class Recommender:
         return self._fusion_model().run({"features": vec[None]})[0].reshape(-1)
 
     def home(self, profile: str | None = None, context: Context | None = None, device: str = "tv", timestamp: float | None = None,
-             per_row: int = 10) -> list[Row]:
+             per_row: int = 10, session_items: Sequence[str] = ()) -> list[Row]:
         """The home screen for ``profile``: titled rows, each with a reason, no item in two rows
         (see :mod:`edge.ranking.home`): *Continue watching*, *Because you watched X* (one per
         recent anchor), *Popular now*, *New for you*, *Something different*. Rows without items
         are left out. The request's filters apply to every row, as in :meth:`recommend`.
 
         :param per_row: items per row (1..``MAX_K``).
+        :param session_items: with ``profile="auto"``, as in :meth:`recommend`.
         :raises HistoryError: an unknown profile.
-        :raises QueryError: ``per_row`` out of range.
+        :raises QueryError: ``per_row`` out of range; ``profile="auto"`` with no history to guess from.
         """
         if isinstance(per_row, bool) or not isinstance(per_row, int) or not 1 <= per_row <= MAX_K:
             raise QueryError(f"per_row must be a whole number from 1 to {MAX_K}, got {per_row!r}")
-        profile = self._profile(profile)
         context = context or Context.at(timestamp, device)
         t0 = time.perf_counter()
+        profile, viewer, age_limit = self._viewer(self._profile(profile), context, session_items)
         user = self._user_state(profile, context)
+        if viewer:
+            user = replace(user, age_limit=age_limit)
         token = self.history.change_token()
         kept = self._home_events.get(profile)
         if kept is None or kept[0] != token:
@@ -388,8 +409,45 @@ class Recommender:
         timings: dict[str, float] = {}
         rows = home_rows(self.bundle, self.scorer, user, kept[1], context, HomeConfig(per_row=per_row), filters=self._filters,
                          index=self._home_index, timings=timings)
+        if viewer:
+            rows = [replace(r, reason=f"{viewer}; {r.reason}") for r in rows]
         self.timings = {**timings, "total_s": time.perf_counter() - t0}
         return rows
+
+    def who_is_watching(self, context: Context | None = None, device: str = "tv", timestamp: float | None = None,
+                        session_items: Sequence[str] = ()) -> list["ViewerGuess"]:
+        """Which household profile is probably watching, from each profile's habits (hours,
+        weekdays, device, what it plays: :mod:`edge.viewer`), the request's context and the
+        items of the session so far: every profile with history, its probability, best first.
+
+        :param session_items: item ids played in this session, oldest first (unknown ids are
+            ignored).
+        :raises QueryError: no profile has any event yet.
+        """
+        context = context or Context.at(timestamp, device)
+        from edge.viewer import ViewerModel
+
+        token = self.history.change_token()
+        if self._viewers is None or self._viewers[0] != token:
+            self._viewers = (token, ViewerModel.from_history(self.history, catalogue=self.bundle))
+        return self._viewers[1].estimate(context, list(session_items))
+
+    def _viewer(self, profile: str, context: Context, session_items: Sequence[str]) -> tuple[str, str, int | None]:
+        """``profile``, or for ``"auto"`` the likeliest viewer, the words saying so and the
+        lowest age limit among the plausible viewers."""
+        if profile != AUTO:
+            return profile, "", None
+        guesses = self.who_is_watching(context, session_items=session_items)
+        best = guesses[0]
+        plausible = [g.profile for g in guesses if g.probability >= PLAUSIBLE_VIEWER] or [best.profile]
+        limits = {p: self.history.age_limit(p) for p in plausible}
+        strict = [a for a in limits.values() if a is not None]
+        age_limit = min(strict) if strict else None
+        words = f"probably {best.profile} ({best.probability:.0%})"
+        kids = [p for p, a in limits.items() if a is not None and a == age_limit and p != best.profile]
+        if kids:
+            words += f"; {kids[0]}'s age limit {age_limit} applies ({next(g.probability for g in guesses if g.profile == kids[0]):.0%} likely watching)"
+        return best.profile, words, age_limit
 
     def _user_state(self, profile: str, context: Context) -> UserState:
         """Everything :func:`edge.ranking.rank` needs to know about ``profile``, read from the
@@ -406,7 +464,7 @@ class Recommender:
         :returns: the profile's stored age limit.
         :raises HistoryError: a malformed id or age limit.
         """
-        self.history.add_profile(profile, age_limit=age_limit)
+        self.history.add_profile(_named(profile), age_limit=age_limit)
         return self.history.age_limit(profile)
 
     def profiles(self) -> list[str]:
@@ -435,6 +493,18 @@ class Recommender:
         """
         return self.history.export(profile, path)
 
+    def privacy(self, profile: str | None = None) -> dict[str, Any]:
+        """The privacy receipt (:mod:`edge.privacy`): per profile what is stored (events by kind,
+        oldest and newest, local items, settings, size on disk), the retention settings, when a
+        profile was last exported and how many were forgotten, and what can leave the device.
+
+        :param profile: one profile (default: every one).
+        :raises HistoryError: an unknown profile.
+        """
+        from edge.privacy import privacy_receipt
+
+        return privacy_receipt(self.history, profile)
+
     def health(self) -> dict[str, Any]:
         """What is running: edgerec's version, the bundle (id, creation time, items, dimension),
         the interest model's backend and the history file (and where a damaged one was moved)."""
@@ -449,6 +519,14 @@ class Recommender:
                 "backend": self.interest.backend,
                 "history": {"path": str(self.history.path), "recovered_from": str(recovered) if recovered else None,
                             "salvaged": dict(self.history.salvaged)}}
+
+
+def _named(profile: str) -> str:
+    """``profile``, refused when it is the reserved ``"auto"`` (which asks who is watching)."""
+    if profile == AUTO:
+        raise HistoryError(f"{AUTO!r} is reserved: it asks the device to guess who is watching; record events under the "
+                           "person's own profile (who_is_watching says who it probably is)")
+    return profile
 
 
 def query_tags(query: str) -> list[str]:

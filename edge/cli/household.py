@@ -51,7 +51,8 @@ def _ranges(specs: list[str] | None) -> dict[str, list[float | None]] | None:
 def _cmd_recommend(args: argparse.Namespace) -> int:
     with open_recommender(args) as rec:
         recs = rec.recommend(args.profile, k=args.k, device=args.device, timestamp=args.timestamp, query=args.query,
-                             max_duration_s=args.max_duration_s, kind=args.kind, where=_ranges(args.where))
+                             max_duration_s=args.max_duration_s, kind=args.kind, where=_ranges(args.where),
+                             session_items=args.session_items or ())
         total_s = rec.timings.get("total_s", 0.0)
     if args.json:
         print_json([dataclasses.asdict(r) for r in recs])
@@ -64,7 +65,8 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 
 def _cmd_home(args: argparse.Namespace) -> int:
     with open_recommender(args) as rec:
-        rows = rec.home(args.profile, device=args.device, timestamp=args.timestamp, per_row=args.per_row)
+        rows = rec.home(args.profile, device=args.device, timestamp=args.timestamp, per_row=args.per_row,
+                        session_items=args.session_items or ())
         total_s = rec.timings.get("total_s", 0.0)
     if args.json:
         print_json([dataclasses.asdict(r) for r in rows])
@@ -74,6 +76,29 @@ def _cmd_home(args: argparse.Namespace) -> int:
         for r in row.items:
             print(f"   {r.kind:<5} {r.title}  ({r.reason})")
     print(f"# {len(rows)} rows, {sum(len(r.items) for r in rows)} items for {args.profile!r} in {total_s * 1000:.2f} ms")
+    return 0
+
+
+def _cmd_who_is_watching(args: argparse.Namespace) -> int:
+    with open_recommender(args) as rec:
+        guesses = rec.who_is_watching(device=args.device, timestamp=args.timestamp, session_items=args.session_items or ())
+    if args.json:
+        print_json([dataclasses.asdict(g) for g in guesses])
+        return 0
+    for g in guesses:
+        print(f"{g.probability:6.1%}  {g.profile}  ({g.reason})")
+    return 0
+
+
+def _cmd_privacy(args: argparse.Namespace) -> int:
+    from edge.privacy import render_receipt
+
+    with open_recommender(args) as rec:
+        receipt = rec.privacy(args.profile)
+    if args.json:
+        print_json(receipt)
+        return 0
+    print(render_receipt(receipt))
     return 0
 
 
@@ -206,8 +231,14 @@ def _timestamp(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--timestamp", type=float, default=None, help=help)
 
 
+def _session(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--session-item", dest="session_items", action="append", default=None, metavar="ITEM",
+                   help="an item played in this session so far, oldest first (repeatable): evidence of who is watching "
+                        "for --profile auto")
+
+
 def register(sub: "argparse._SubParsersAction") -> None:
-    """Add the facade's commands to ``sub``: ``recommend``, ``home``, ``record``, ``add-item``,
+    """Add the facade's commands to ``sub``: ``recommend``, ``home``, ``who-is-watching``, ``privacy``, ``record``, ``add-item``,
     ``add-profile``, ``profiles``, ``recent``, ``block``, ``blocked``, ``forget``, ``export``, ``health``."""
 
     def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
@@ -217,7 +248,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
 
     p = command("recommend", "top-k items for a profile (Recommender.recommend)",
                 "Recommend offline for one profile from the bundle and the history, best first, each with a reason.")
-    _profile(p, help="household profile id (must exist: created by record or add-profile)")
+    _profile(p, help="household profile id (must exist: created by record or add-profile), or auto: the likeliest viewer")
     p.add_argument("-k", "--k", type=int, default=DEFAULT_K, help=f"how many items (default {DEFAULT_K})")
     _device(p)
     _timestamp(p, "Unix time of the request in seconds: decides hour, weekday and availability (default now)")
@@ -227,18 +258,37 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--where", action="append", default=None, metavar="NAME=LOW:HIGH",
                    help=f"only items whose measured content is in range (repeatable; either end may be empty), NAME one of "
                         f"{', '.join(CONTENT_COLUMNS)}")
+    _session(p)
     json_arg(p)
     p.set_defaults(func=_cmd_recommend)
 
     p = command("home", "the home screen: titled rows of items for a profile (Recommender.home)",
                 "The home screen for one profile: Continue watching, Because you watched X, Popular now, New for you "
                 "and Something different, each row explained; no item appears in two rows.")
-    _profile(p, help="household profile id (must exist: created by record or add-profile)")
+    _profile(p, help="household profile id (must exist: created by record or add-profile), or auto: the likeliest viewer")
     _device(p)
     _timestamp(p, "Unix time of the request in seconds: decides hour, weekday, availability and what is new (default now)")
     p.add_argument("--per-row", type=int, default=10, help="items per row (default 10)")
+    _session(p)
     json_arg(p)
     p.set_defaults(func=_cmd_home)
+
+    p = command("who-is-watching", "which household profile is probably watching (Recommender.who_is_watching)",
+                "Guess the viewer on a shared TV from each profile's habits (hours, weekdays, device, what it plays), the "
+                "request's time and device, and the items of the session so far; prints every profile with history and "
+                "its probability. --profile auto on recommend and home uses the same guess.")
+    _device(p)
+    _timestamp(p, "Unix time of the request in seconds: decides hour and weekday (default now)")
+    _session(p)
+    json_arg(p)
+    p.set_defaults(func=_cmd_who_is_watching)
+
+    p = command("privacy", "what is stored about each profile, and what left the device (Recommender.privacy)",
+                "The privacy receipt: per profile the events (by kind, oldest and newest), local items, settings and size "
+                "on disk; the retention settings; exports and forgotten profiles; and what can leave the device.")
+    _profile(p, required=False, help="one profile (default: every profile)")
+    json_arg(p)
+    p.set_defaults(func=_cmd_privacy)
 
     p = command("record", "store one event (Recommender.record)",
                 "Store one event for a catalogue or local item; the item id is checked against the bundle's catalogue "

@@ -51,6 +51,16 @@ RETENTION_SLACK = 0.01
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
 MAX_SETTING_LEN = 4096
 EXPORT_FORMAT = "edgerec-history-export/1"
+#: Settings keys the store writes itself for the privacy receipt (:mod:`edge.privacy`).
+#: Per profile: the last export, ``{"at": unix seconds, "path": str | None}`` (removed by
+#: :meth:`HistoryStore.forget` with the profile's other settings).
+LAST_EXPORT_KEY = "edgerec.last_export"
+#: Household: ``{"count", "last_at"}`` of every export, so exports of a profile forgotten
+#: later still count (no profile name or path: the path may contain the name).
+EXPORTS_KEY = "edgerec.exports"
+#: Household: ``{"count", "last_at"}`` of :meth:`HistoryStore.forget` calls, never the name.
+FORGOTTEN_KEY = "edgerec.forgotten"
+STORE_KEYS = (LAST_EXPORT_KEY, EXPORTS_KEY, FORGOTTEN_KEY)
 
 _SELECT_EVENTS = f"SELECT id, {', '.join(EVENT_COLUMNS)} FROM events"
 _HOUR = EVENT_COLUMNS.index("hour")
@@ -734,13 +744,14 @@ class HistoryStore:
     def set_setting(self, key: str, value: str, profile: str | None = None) -> None:
         """Set a household setting, or ``profile``'s own (removed by :meth:`forget`).
 
-        :raises HistoryError: a malformed key or value, the reserved key ``schema_version``,
-            or an unknown profile.
+        :raises HistoryError: a malformed key or value, the reserved key ``schema_version`` or a
+            key starting ``edgerec.`` (the store's own records the privacy receipt reads), or an
+            unknown profile.
         """
         check_id("setting key", key)
         check_id("setting value", value, MAX_SETTING_LEN)
-        if key == VERSION_KEY and profile is None:
-            raise HistoryError(f"{VERSION_KEY!r} is reserved for the store; choose another key")
+        if (key == VERSION_KEY and profile is None) or key.startswith("edgerec."):
+            raise HistoryError(f"{key!r} is reserved for the store; choose another key")
         with self._write(f"set {key!r}") as conn:
             if profile is not None:
                 check_id("profile", profile)
@@ -753,7 +764,8 @@ class HistoryStore:
         """Remove every trace of ``profile``: its events, aggregates, local items, settings and
         the profile itself (the guest profile stays, emptied). Then VACUUM rewrites the file
         without free pages and a ``wal_checkpoint(TRUNCATE)`` empties the WAL file, so the
-        deleted bytes are gone from the database and its WAL.
+        deleted bytes are gone from the database and its WAL. The household keeps only a
+        count and the time of the last forget (:data:`FORGOTTEN_KEY`), never the name.
 
         :raises HistoryError: an unknown profile, or a write that failed (then nothing changed).
         """
@@ -767,6 +779,9 @@ class HistoryStore:
             n_settings = conn.execute("DELETE FROM settings WHERE profile = ?", [profile]).rowcount
             if profile != GUEST_PROFILE:
                 conn.execute("DELETE FROM profiles WHERE profile = ?", [profile])
+            # In the deleting transaction, so the count cannot miss a forget; the name is
+            # never written: it would itself be data about the person.
+            self._bump(conn, FORGOTTEN_KEY, time.time())
         with self._lock:
             try:
                 conn = self._conn()
@@ -785,6 +800,10 @@ class HistoryStore:
         """Everything stored about ``profile`` as a JSON-ready dict: the profile, its events
         (oldest first), aggregates, local items (embeddings as lists) and settings, read in
         one snapshot. With ``path``, also written there as UTF-8 JSON (atomically).
+
+        The time (and the absolute path, when written) is recorded as the profile's
+        :data:`LAST_EXPORT_KEY` and counted in the household's :data:`EXPORTS_KEY`, for the
+        privacy receipt; a read-only history cannot record it (a warning is logged).
 
         :raises HistoryError: an unknown profile, or a path that cannot be written.
         """
@@ -820,10 +839,131 @@ class HistoryStore:
                 atomic_write(path, json.dumps(doc, ensure_ascii=False, indent=1))
             except OSError as exc:
                 raise HistoryError(f"cannot write the export to {path} ({exc}); check the folder and free space") from None
+        self._record_export(profile, doc["exported_at"], None if path is None else str(Path(path).absolute()))
         return doc
+
+    def _record_export(self, profile: str, at: float, path: str | None) -> None:
+        # The export already happened (and may be on disk): failing it now would hide that,
+        # so a record that cannot be written is logged instead.
+        if self.read_only:
+            log.warning("export of %r not recorded for the privacy receipt: the history is read-only", profile)
+            return
+        try:
+            with self._write(f"record the export of {profile!r}") as conn:
+                if conn.execute("SELECT 1 FROM profiles WHERE profile = ?", [profile]).fetchone() is None:
+                    return  # forgotten between the export's snapshot and now
+                conn.execute(
+                    "INSERT OR REPLACE INTO settings (profile, key, value) VALUES (?, ?, ?)",
+                    [profile, LAST_EXPORT_KEY, json.dumps({"at": at, "path": path}, ensure_ascii=False)],
+                )
+                self._bump(conn, EXPORTS_KEY, at)
+        except HistoryError as exc:
+            log.warning("export of %r not recorded for the privacy receipt: %s", profile, exc)
+
+    @staticmethod
+    def _bump(conn: sqlite3.Connection, key: str, at: float) -> None:
+        """Count one more in the household record ``key`` (``{"count", "last_at"}``)."""
+        row = conn.execute("SELECT value FROM settings WHERE profile = ? AND key = ?", [HOUSEHOLD, key]).fetchone()
+        old = _record(None if row is None else row[0])
+        new = {"count": old["count"] + 1, "last_at": at if old["last_at"] is None else max(at, old["last_at"])}
+        conn.execute("INSERT OR REPLACE INTO settings (profile, key, value) VALUES (?, ?, ?)", [HOUSEHOLD, key, json.dumps(new)])
+
+    def privacy_usage(self, profile: str | None = None) -> dict[str, Any]:
+        """What is stored, per profile (``profile`` or all), read in one snapshot, for
+        :func:`edge.privacy.privacy_receipt`.
+
+        ``approx_bytes`` of a profile is the payload of its rows in every table (profiles,
+        events, tag_counts, hour_counts, local_items, settings): UTF-8 bytes of text and
+        bytes of blobs (SQLite ``length()``), 8 per number (``typeof()``); indexes, page
+        headers and free space are not included (the file sizes in the receipt cover them).
+
+        :returns: ``{"profiles": [{"profile", "created_at", "age_limit", "is_guest",
+            "events_by_kind", "oldest_event", "newest_event", "local_items", "settings",
+            "approx_bytes", "last_export"}], "shared_local_items", "exports", "forgotten",
+            "schema_version", "secure_delete", "journal_mode"}``; ``settings`` counts the app's settings, not the store's own
+            records (:data:`STORE_KEYS`).
+        :raises HistoryError: an unknown profile, or a file that cannot be read.
+        """
+        marks = ",".join("?" * len(STORE_KEYS))
+        with self._reading("read what is stored") as conn:
+            if profile is not None:
+                self._require_profiles(conn, [profile])
+                names = [profile]
+            else:
+                names = [r[0] for r in conn.execute("SELECT profile FROM profiles ORDER BY rowid")]
+            out = []
+            for name in names:
+                created, age, guest = conn.execute("SELECT created_at, age_limit, is_guest FROM profiles WHERE profile = ?", [name]).fetchone()
+                # From the running aggregates: no scan of the events table.
+                by_kind = dict(conn.execute("SELECT kind, sum(n) FROM hour_counts WHERE profile = ? GROUP BY kind HAVING sum(n) > 0", [name]).fetchall())
+                oldest, newest = conn.execute("SELECT min(timestamp), max(timestamp) FROM events WHERE profile = ?", [name]).fetchone()
+                local = conn.execute("SELECT count(*) FROM local_items WHERE profile = ?", [name]).fetchone()[0]
+                n_settings = conn.execute(f"SELECT count(*) FROM settings WHERE profile = ? AND key NOT IN ({marks})", [name, *STORE_KEYS]).fetchone()[0]
+                row = conn.execute("SELECT value FROM settings WHERE profile = ? AND key = ?", [name, LAST_EXPORT_KEY]).fetchone()
+                out.append({
+                    "profile": name, "created_at": created, "age_limit": age, "is_guest": bool(guest),
+                    "events_by_kind": by_kind, "oldest_event": oldest, "newest_event": newest,
+                    "local_items": local, "settings": n_settings,
+                    "approx_bytes": int(sum(conn.execute(sql, [name]).fetchone()[0] or 0 for sql in _ROW_BYTES)),
+                    "last_export": _last_export(None if row is None else row[0]),
+                })
+            shared = conn.execute("SELECT count(*) FROM local_items WHERE profile IS NULL").fetchone()[0]
+            house = dict(conn.execute(f"SELECT key, value FROM settings WHERE profile = ? AND key IN ({marks})", [HOUSEHOLD, *STORE_KEYS]).fetchall())
+            version = schema_version(conn)
+            secure = bool(conn.execute("PRAGMA secure_delete").fetchone()[0])
+            journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        return {
+            "profiles": out, "shared_local_items": shared, "schema_version": version,
+            "secure_delete": secure, "journal_mode": journal,
+            "exports": _record(house.get(EXPORTS_KEY)), "forgotten": _record(house.get(FORGOTTEN_KEY)),
+        }
+
+
+def _payload(table: str, columns: Sequence[str]) -> str:
+    # The bytes a row's values take in SQLite's record format, near enough (integers may
+    # take fewer than 8).
+    size = " + ".join(
+        f"(CASE typeof({c}) WHEN 'null' THEN 0 WHEN 'integer' THEN 8 WHEN 'real' THEN 8 ELSE length(CAST({c} AS BLOB)) END)" for c in columns
+    )
+    return f"SELECT sum({size}) FROM {table} WHERE profile = ?"
+
+
+_ROW_BYTES = tuple(
+    _payload(table, columns)
+    for table, columns in (
+        ("profiles", ("profile", "created_at", "age_limit", "is_guest")),
+        ("events", ("id", *EVENT_COLUMNS)),
+        ("tag_counts", ("profile", "tag", "kind", "n")),
+        ("hour_counts", ("profile", "hour", "kind", "n")),
+        ("local_items", ("item_id", "profile", "kind", "title", "added_at", "dim", "embedding")),
+        ("settings", ("profile", "key", "value")),
+    )
+)
+
+
+def _record(value: str | None) -> dict[str, Any]:
+    """A household ``{"count", "last_at"}`` record; an absent or unreadable one counts 0."""
+    try:
+        doc = json.loads(value) if value else {}
+        last = doc.get("last_at")
+        return {"count": max(int(doc.get("count", 0)), 0), "last_at": float(last) if isinstance(last, (int, float)) else None}
+    except (ValueError, TypeError, AttributeError):
+        return {"count": 0, "last_at": None}
+
+
+def _last_export(value: str | None) -> dict[str, Any] | None:
+    """A profile's ``{"at", "path"}`` export record, None when absent or unreadable."""
+    try:
+        doc = json.loads(value) if value else None
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("at"), (int, float)):
+        return None
+    return {"at": float(doc["at"]), "path": doc["path"] if isinstance(doc.get("path"), str) else None}
 
 
 class _Holder:
+
     """A shared ``flock`` on ``<history>.lock`` for as long as a store has the file open, so
     recovery can tell whether it is alone: moving a damaged file aside while another process
     writes to it would lose that process's acknowledged events."""
