@@ -10,7 +10,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -111,42 +111,82 @@ def write_bundle(
     :param content: each item's measured descriptors (:func:`edge.contract.content.measured_content`).
     :returns: the bundle folder, verified by :meth:`edge.bundle.Bundle.open`.
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        (tmp / "models").mkdir()
-        (tmp / "catalog").mkdir()
-        model_entries: dict[str, Any] = {}
-        for name, files in models.items():
-            entry = {}
-            for backend, src in files.items():
-                rel = f"models/{name}{Path(src).suffix}"
-                shutil.copyfile(src, tmp / rel)
-                entry[backend] = rel
-            model_entries[name] = {"files": entry, "inputs": list(model_inputs[name])}
-        # The device scores the int8 catalogue with onnxruntime's integer GEMM when it can.
-        (tmp / SCORER_FILE).write_bytes(scorer_onnx(int(embeddings.shape[1])))
-        model_entries["scorer"] = {"files": {"onnx": SCORER_FILE}, "inputs": list(SCORER_INPUTS)}
-        q, scale = quantize_rows(embeddings)
-        np.save(tmp / "catalog/embeddings_int8.npy", q)
-        np.save(tmp / "catalog/scales.npy", scale)
+    model_files: dict[str, Path] = {}
+    model_entries: dict[str, Any] = {}
+    for name, files in models.items():
+        entry = {}
+        for backend, src in files.items():
+            rel = f"models/{name}{Path(src).suffix}"
+            model_files[rel] = Path(src)
+            entry[backend] = rel
+        model_entries[name] = {"files": entry, "inputs": list(model_inputs[name])}
+    dim = int(embeddings.shape[1])
+    # The device scores the int8 catalogue with onnxruntime's integer GEMM when it can.
+    model_entries["scorer"] = {"files": {"onnx": SCORER_FILE}, "inputs": list(SCORER_INPUTS)}
+    q, scale = quantize_rows(embeddings)
+
+    def write_catalog(tmp: Path) -> None:
+        (tmp / SCORER_FILE).write_bytes(scorer_onnx(dim))
+        np.save(tmp / CATALOG_PATHS["embeddings"], q)
+        np.save(tmp / CATALOG_PATHS["scales"], scale)
         # Binary columns, not JSON: a million items open without parsing a million objects.
         write_item_columns(tmp / ITEMS_FILE, [it.item_id for it in items], [it.title for it in items],
                            [it.kind for it in items], [it.tags for it in items], [it.duration_s for it in items],
                            [it.age_rating for it in items], [it.available_from for it in items],
                            [it.available_until for it in items], [it.series_id for it in items], [it.episode for it in items],
                            content)
-        (tmp / "catalog/priors.json").write_text(json.dumps(priors), encoding="utf-8")
+        (tmp / CATALOG_PATHS["priors"]).write_text(json.dumps(priors), encoding="utf-8")
+
+    return assemble_bundle(out, write_catalog, len(items), dim, model_files, model_entries, spec, history_len, extra, version,
+                           valid_days)
+
+
+#: Where the bundle writer puts the catalogue files (the manifest's ``catalog`` entry).
+CATALOG_PATHS = {"items": ITEMS_FILE, "embeddings": "catalog/embeddings_int8.npy", "scales": "catalog/scales.npy",
+                 "priors": "catalog/priors.json"}
+
+
+def assemble_bundle(
+    out: str | Path,
+    write_catalog: Callable[[Path], None],
+    n_items: int,
+    embedding_dim: int,
+    model_files: dict[str, Path],
+    model_entries: dict[str, Any],
+    spec: FeatureSpec,
+    history_len: int,
+    extra: dict[str, Any] | None = None,
+    version: int | None = None,
+    valid_days: float = DEFAULT_VALID_DAYS,
+) -> Path:
+    """The one way a bundle folder is made: copy ``model_files`` (relative path -> source),
+    let ``write_catalog(folder)`` write the catalogue files at :data:`CATALOG_PATHS`, hash every
+    file into the manifest, verify with :meth:`Bundle.open`, and move the folder to ``out``
+    (replacing it atomically). :func:`write_bundle` and :mod:`export.delta` both use it.
+
+    :param model_entries: the manifest's ``models`` entry (name -> ``{"files", "inputs"}``).
+    :returns: the bundle folder.
+    :raises ValueError: a bad ``version`` or ``valid_days``.
+    """
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
+        raise ValueError(f"version must be a whole number >= 0, got {version!r}")
+    if not valid_days > 0:
+        raise ValueError(f"valid_days must be > 0, got {valid_days!r}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "models").mkdir()
+        (tmp / "catalog").mkdir()
+        for rel, src in model_files.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, tmp / rel)
+        write_catalog(tmp)
         files = {}
         for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
             rel = path.relative_to(tmp).as_posix()
             files[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size}
         created = datetime.now(timezone.utc).replace(microsecond=0)
-        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
-            raise ValueError(f"version must be a whole number >= 0, got {version!r}")
-        if not valid_days > 0:
-            raise ValueError(f"valid_days must be > 0, got {valid_days!r}")
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -156,17 +196,11 @@ def write_bundle(
             "edgerec_version": __version__,
             "feature_spec": spec.to_dict(),
             "feature_spec_hash": spec.hash(),
-            "embedding_dim": int(embeddings.shape[1]),
+            "embedding_dim": int(embedding_dim),
             "history_len": int(history_len),
             "context_dim": CONTEXT_DIM,
             "models": model_entries,
-            "catalog": {
-                "n_items": len(items),
-                "items": ITEMS_FILE,
-                "embeddings": "catalog/embeddings_int8.npy",
-                "scales": "catalog/scales.npy",
-                "priors": "catalog/priors.json",
-            },
+            "catalog": {"n_items": int(n_items), **CATALOG_PATHS},
             "files": files,
             **(extra or {}),
         }

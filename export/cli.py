@@ -1,5 +1,5 @@
 """Server commands for ``edgerec``: ``demo``, ``demo-data``, ``eval`` and ``pipeline
-build|train|distill|quantize|cold|bundle|sign|keygen`` (named ``pipeline``, not ``export``:
+build|train|distill|quantize|cold|bundle|delta|sign|keygen`` (named ``pipeline``, not ``export``:
 ``edgerec export`` is the device's :meth:`Recommender.export <edge.recommender.Recommender.export>`).
 
 Registered through the ``edgerec.commands`` entry point. Heavy imports (torch) happen inside
@@ -213,6 +213,19 @@ def _cmd_export_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_delta(args: argparse.Namespace) -> int:
+    _need_torch()  # the added items' features come from export.features
+    from export.delta import build_delta
+
+    res = build_delta(args.old_bundle, args.new_items, args.out, media_root=args.media_root, key=args.key, version=args.version,
+                      target=args.target, valid_days=args.valid_days, workers=args.workers)
+    print(f"delta written to {res.delta}: {res.removed} removed, {res.added} added, {res.changed} changed, "
+          f"{res.delta_bytes} bytes (the full bundle is {res.target_bytes}), bundle version {res.bundle_version}"
+          + (", signed" if args.key else ", unsigned"))
+    print(f"full target bundle: {res.target} and {res.target_archive} (for devices that cannot apply the delta)")
+    return 0
+
+
 def _cmd_export_keygen(args: argparse.Namespace) -> int:
     from export.signing import generate_key
 
@@ -329,6 +342,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--key", required=True, help="ed25519 private key PEM (from `edgerec pipeline keygen`)")
     b.add_argument("--archive", action="store_true", help="also re-pack <bundle>.tar beside the folder, signature included")
     b.set_defaults(func=_cmd_export_sign)
+
+    b = esub.add_parser(
+        "delta", help="a signed catalogue delta from a shipped bundle to a new items.csv",
+        description="Diff the new catalogue (the whole items.csv) with OLD_BUNDLE's by item id, embed the new items with "
+                    "OLD_BUNDLE's fusion student, and write DELTA: removed ids, added items (metadata, int8 rows, scales), "
+                    "changed metadata, and the target bundle's manifest (signed with --key like `pipeline sign`). Devices "
+                    "apply it with `edgerec bundle apply-delta STORE DELTA`. Models and the feature spec stay those of "
+                    "OLD_BUNDLE. The full target bundle is written too (--target), for devices too far behind to patch. "
+                    "A catalogue without changes gives a valid delta that only bumps the version.")
+    b.add_argument("old_bundle", metavar="OLD_BUNDLE", help="the bundle folder devices have installed")
+    b.add_argument("new_items", metavar="NEW_ITEMS_CSV", help="the full new catalogue, items.csv (data contract)")
+    b.add_argument("--out", required=True, metavar="DELTA", help="delta archive to write (.tar)")
+    b.add_argument("--media-root", help="folder the media paths of NEW_ITEMS_CSV are relative to (default: its folder)")
+    b.add_argument("--key", help="ed25519 private key PEM to sign the target manifest with (from `edgerec pipeline keygen`)")
+    b.add_argument("--version", type=int, default=None,
+                   help="the target's signed bundle version, above OLD_BUNDLE's (default: now in Unix seconds)")
+    b.add_argument("--target", help="folder for the full target bundle (default: DELTA without .tar, plus .bundle)")
+    b.add_argument("--valid-days", type=float, default=365.0, help="days until the target expires (default 365)")
+    b.add_argument("--workers", type=int, default=2, help="processes for the new items' features (default 2)")
+    b.set_defaults(func=_cmd_export_delta)
 
     b = esub.add_parser("keygen", help="create an ed25519 signing key pair",
                         description="Write OUT_PREFIX.pem (private, mode 0600; keep it on the build host) and OUT_PREFIX.pub "

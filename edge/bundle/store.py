@@ -30,6 +30,10 @@ An install unpacks into ``bundles/.staging-XXXX`` (never anywhere else), verifie
 folder to ``bundles/ID``, and only then replaces the pointer. Until that replace, the active bundle is
 untouched; after it, the new bundle is complete on disk. Leftovers of a killed install are
 removed the next time a store is opened.
+
+A catalogue delta (:meth:`BundleStore.apply_delta`, :mod:`edge.bundle.delta`) is unpacked into
+``bundles/.staging-delta-XXXX``; the bundle it stands for is rebuilt in ``bundles/.staging-XXXX``
+from the active bundle and the patch, verified exactly as an install, and switched in the same way.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from typing import Any, Callable, Iterator, Sequence
 from edge.atomic import atomic_write, fsync_dir
 from edge.backends import BACKENDS
 from edge.bundle.archive import InstallLimits, copy_bundle_folder, unpack_archive, write_all
-from edge.bundle.format import MANIFEST, sha256_file
+from edge.bundle.format import MANIFEST, SIGNATURE, sha256_file
 from edge.bundle.freshness import bundle_version, check_not_expired, check_not_older
 from edge.bundle.manifest import read_manifest
 from edge.bundle.reader import Bundle
@@ -373,34 +377,107 @@ class BundleStore:
                     raise BundleError(f"not installed: {str(exc).replace(str(staging), str(source))}; {was}") from None
                 except OSError as exc:
                     raise BundleError(f"{source}: not installed, cannot unpack into {self.bundles_dir} ({exc}); {was}") from None
-                target = self.bundles_dir / new
-                if target.exists() and self._verifies(target):
-                    # The same content is installed already (active, or kept for rollback): reuse it,
-                    # so a crash here can never leave a bundle the pointer names half-deleted.
-                    shutil.rmtree(staging)
-                    if new == active:
-                        return self._entry(new, True)
-                else:
-                    if target.exists():
-                        self._discard(target)  # a damaged earlier copy
-                    os.rename(staging, target)
-                    fsync_dir(self.bundles_dir)
-                    _phase("renamed")
+                if self._place(staging, new, active):
+                    return self._entry(new, True)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-            chain = [i for i in ([active] if active else []) + previous if i != new][: self.keep]
-            self._write_pointer(new, chain, max(newest, version) if not allow_downgrade else version)
+            return self._switch(new, str(source), (active, previous, newest), max(newest, version) if not allow_downgrade else version, was)
+
+    def apply_delta(self, path: str | Path) -> InstalledBundle:
+        """Apply a catalogue delta (``edgerec export delta``) to the active bundle and make the
+        result active, exactly as :meth:`install` would make the full bundle it stands for.
+
+        Unpacks the delta into ``bundles/.staging-XXXX`` (its signature checked first, with
+        this store's trust policy), checks it is for the active bundle (manifest sha256 and
+        ``bundle_version``), that it is newer than every bundle this store installed, and that it
+        changes no model and not the feature spec; rebuilds the target catalogue from the active
+        bundle and the patch (:mod:`edge.bundle.delta`), hard-links (or copies) every other file,
+        then verifies the result as a full install (signed manifest, every file's sha256 and size,
+        freshness, smoke query) and switches the pointer. The bundle that was active is kept for
+        :meth:`rollback`.
+
+        :returns: the now-active bundle.
+        :raises BundleError: the delta is for another bundle, older than (or as old as) the
+            installed one, would change models or the feature spec, is unsigned where a signature
+            is required, tampered with, truncated, over the limits, or the result fails to verify;
+            the active bundle is then unchanged and nothing is left behind.
+        """
+        from edge.bundle import delta as dl  # lazy: installs of full bundles never need it
+
+        source = Path(path)
+        with self._locked():
+            active, previous, newest = _read_state(self.root)
+            if active is None:
+                raise BundleError(f"{source}: not applied: nothing is installed in {self.root}; a delta patches the active bundle, "
+                                  f"so install a full bundle first with `edgerec bundle install SOURCE --store {self.root}`")
+            was = f"the active bundle {active} is unchanged"
+            unpacked = Path(tempfile.mkdtemp(prefix=".staging-delta-", dir=self.bundles_dir))
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.bundles_dir))
             try:
-                self._open(self.current())
-            except BundleError as exc:
-                # The pointer before the switch named the last good bundle: put it back.
-                self._write_pointer(active, previous, newest)
-                self._clean()
-                raise BundleError(f"{source}: bundle {new} failed to load after the switch ({exc}); rolled back, {was}") from None
-            _phase("switched")
-            self._clean()
-            return self._entry(new, True)
+                os.chmod(staging, 0o755)
+                try:
+                    if not source.is_file():
+                        raise BundleError(f"{source}: no such delta archive")
+                    doc = dl.unpack_delta(source, unpacked, self.limits, check_manifest=self._check_signature)
+                    base_dir = self.bundles_dir / active
+                    base_data = (base_dir / MANIFEST).read_bytes()
+                    base = self._open(base_dir)
+                    if dl.manifest_sha256(base_data) != doc["base"]["manifest_sha256"] or bundle_version(base.manifest) != doc["base"]["bundle_version"]:
+                        raise BundleError(f"{source}: a delta for another bundle (made for version {doc['base']['bundle_version']}, "
+                                          f"manifest {doc['base']['manifest_sha256'][:12]}; the active bundle {active} is version "
+                                          f"{bundle_version(base.manifest)}); install the full bundle instead")
+                    target = read_manifest(unpacked)
+                    check_not_expired(target, str(source))
+                    # The store's downgrade rule (edge.bundle.freshness), made strict: a delta must move forward,
+                    # and there is no --allow-downgrade for one (install the older full bundle for that).
+                    version, floor = bundle_version(target), max(newest, bundle_version(base.manifest))
+                    if version <= floor:
+                        raise BundleError(f"{source}: a delta older than the installed one: it brings bundle version {version}, "
+                                          f"this store has installed version {floor}; a replayed or stale delta is refused")
+                    dl.check_same_models(base.manifest, target, str(source))
+                    paths = dl.catalogue_paths(target, str(source))
+                    dl.catalogue_paths(base.manifest, str(base_dir))
+                    patch = dl.read_patch(unpacked, doc, str(source))
+                    q, s, items, priors = dl.rebuild_catalogue(base.embeddings_int8, base.scales, dl.ItemColumns.from_catalog(base.items),
+                                                               base.priors, patch, str(source))
+                    del base, patch
+                    try:
+                        dl.write_catalogue(staging, paths, q, s, items, priors)
+                    except ValueError as exc:  # write_item_columns: duplicate ids and the like
+                        raise BundleError(f"{source}: the patched catalogue is invalid ({exc}); the delta is corrupt") from None
+                    del q, s, items, priors
+                    rebuilt = set(paths.values())
+                    for rel in target["files"]:
+                        if rel not in rebuilt:
+                            dl.link_or_copy(base_dir.joinpath(*rel.split("/")), staging.joinpath(*rel.split("/")))
+                    shutil.copyfile(unpacked / MANIFEST, staging / MANIFEST)
+                    if (unpacked / SIGNATURE).is_file():
+                        shutil.copyfile(unpacked / SIGNATURE, staging / SIGNATURE)
+                    shutil.rmtree(unpacked)
+                    for name in (MANIFEST, SIGNATURE):
+                        if (staging / name).is_file():
+                            with open(staging / name, "rb+") as fh:
+                                os.fsync(fh.fileno())
+                    _fsync_tree(staging)
+                    _phase("unpacked")
+                    bundle = self._open(staging)  # the signed target manifest pins every rebuilt byte
+                    smoke_query(bundle, self.backends, self.threads)
+                    new = bundle_id(staging, bundle.manifest)
+                    del bundle
+                    _phase("verified")
+                except BundleError as exc:
+                    msg = str(exc).replace(str(staging), str(source)).replace(str(unpacked), str(source))
+                    raise BundleError(f"delta not applied: {msg}; {was}") from None
+                except OSError as exc:
+                    raise BundleError(f"{source}: delta not applied, cannot rebuild the bundle in {self.bundles_dir} ({exc}); {was}") from None
+                if self._place(staging, new, active):
+                    return self._entry(new, True)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                shutil.rmtree(unpacked, ignore_errors=True)
+                raise
+            return self._switch(new, str(source), (active, previous, newest), max(newest, version), was)
 
     def rollback(self) -> InstalledBundle:
         """Make the previous good bundle active again and forget the one that was active.
@@ -416,6 +493,39 @@ class BundleStore:
             return self._rollback_locked()
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _place(self, staging: Path, new: str, active: str | None) -> bool:
+        """Move a verified staging folder to ``bundles/<new>``; True when ``new`` is the active
+        bundle already (nothing to switch). Call with the lock held."""
+        target = self.bundles_dir / new
+        if target.exists() and self._verifies(target):
+            # The same content is installed already (active, or kept for rollback): reuse it,
+            # so a crash here can never leave a bundle the pointer names half-deleted.
+            shutil.rmtree(staging)
+            return new == active
+        if target.exists():
+            self._discard(target)  # a damaged earlier copy
+        os.rename(staging, target)
+        fsync_dir(self.bundles_dir)
+        _phase("renamed")
+        return False
+
+    def _switch(self, new: str, source: str, state: tuple[str | None, list[str], int], newest_version: int, was: str) -> InstalledBundle:
+        """Point the store at ``bundles/<new>`` (placed already), keeping the one that was
+        active for rollback; back to ``state`` if it fails to load through the pointer."""
+        active, previous, newest = state
+        chain = [i for i in ([active] if active else []) + previous if i != new][: self.keep]
+        self._write_pointer(new, chain, newest_version)
+        try:
+            self._open(self.current())
+        except BundleError as exc:
+            # The pointer before the switch named the last good bundle: put it back.
+            self._write_pointer(active, previous, newest)
+            self._clean()
+            raise BundleError(f"{source}: bundle {new} failed to load after the switch ({exc}); rolled back, {was}") from None
+        _phase("switched")
+        self._clean()
+        return self._entry(new, True)
 
     def _rollback_locked(self) -> InstalledBundle:
         active, previous, newest = _read_state(self.root)

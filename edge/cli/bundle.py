@@ -1,4 +1,4 @@
-"""``edgerec bundle verify|install|rollback|list``: registered here; bundles and the store live in
+"""``edgerec bundle verify|install|apply-delta|rollback|list``: registered here; bundles and the store live in
 :mod:`edge.bundle`."""
 
 from __future__ import annotations
@@ -63,6 +63,18 @@ def _cmd_install(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_apply_delta(args: argparse.Namespace) -> int:
+    from edge.bundle.store import BundleStore
+
+    store = BundleStore(args.store, create=False, keep=args.keep, **_trust(args), **_limits(args))
+    before = store.history()
+    entry = store.apply_delta(args.delta)
+    print(f"applied: {args.delta} onto {before[0].id if before else '?'}: {entry.id} (created {entry.created_at}) is now active: {entry.path}")
+    kept = [e.id for e in store.history() if not e.active]
+    print(f"rollback: {', '.join(kept) if kept else 'none kept'}")
+    return 0
+
+
 def _cmd_rollback(args: argparse.Namespace) -> int:
     from edge.bundle.store import BundleStore
 
@@ -94,7 +106,7 @@ def _trust_args(p: argparse.ArgumentParser) -> None:
 
 def register(sub: "argparse._SubParsersAction") -> None:
     """Add ``bundle`` and its actions to ``sub``."""
-    p = sub.add_parser("bundle", help="bundle tools: verify, install with rollback, list",
+    p = sub.add_parser("bundle", help="bundle tools: verify, install with rollback, apply catalogue deltas, list",
                        description="Verify bundles, and install them into a store with rollback.")
     bsub = p.add_subparsers(dest="bundle_command", metavar="ACTION", required=True)
     v = bsub.add_parser("verify", help="check a bundle's signature, manifest, hashes and sizes",
@@ -116,6 +128,19 @@ def register(sub: "argparse._SubParsersAction") -> None:
                         "default: a replayed old bundle); an expired bundle is refused either way")
     _trust_args(v)
     v.set_defaults(func=_cmd_install)
+    v = bsub.add_parser(
+        "apply-delta", help="apply a catalogue delta to the active bundle, with rollback",
+        description="Apply a catalogue delta (`edgerec pipeline delta`: new, removed and changed items, signed and versioned "
+                    "like a bundle) to the store's active bundle: the delta must be for the active bundle, newer than any "
+                    "bundle the store installed, and change no model and not the feature spec. The target bundle is rebuilt "
+                    "in the store's staging area, verified exactly as a full install (signature, every file's hash, "
+                    "freshness, a smoke query) and only then made active; on any failure the active bundle stays as it "
+                    "was. The previous bundle is kept for `edgerec bundle rollback`.")
+    v.add_argument("store", help="bundle store folder (with an active bundle)")
+    v.add_argument("delta", help="delta archive (.tar, as `edgerec pipeline delta` writes it)")
+    v.add_argument("--keep", type=non_negative_int, default=2, help="previous bundles to keep for rollback (default 2)")
+    _trust_args(v)
+    v.set_defaults(func=_cmd_apply_delta)
     v = bsub.add_parser(
         "rollback", help="switch back to the previous bundle",
         description="Make the previous installed bundle active again (the newest one that still verifies under today's "
