@@ -107,6 +107,9 @@ class Recommender:
         self._home_index: HomeIndex | None = None
         self._words = None  # edge.ranking.steering.CatalogueWords, built on the first query
         self._viewers: tuple[object, Any] | None = None  # (change token, edge.viewer.ViewerModel)
+        #: The bundle store this recommender serves from (set by :meth:`open`), for :meth:`apply_delta`.
+        self.store: Path | None = None
+        self._store_options: dict[str, Any] = {}
         self._home_events: dict[str, tuple[object, list[Event]]] = {}
 
     @classmethod
@@ -139,11 +142,15 @@ class Recommender:
             trust = store_trust(bundle, **trust)
         b = Bundle.open(resolve_bundle(bundle), **trust)
         if device_profile is None:
-            return cls(b, HistoryStore(db), backends, threads, ranking, profile)
-        device_profile.check_bundle(b)
-        rec = cls(b, HistoryStore(db, **device_profile.history_options()), device_profile.backends, device_profile.threads,
-                  ranking, profile)
-        rec.limits = device_profile.limits
+            rec = cls(b, HistoryStore(db), backends, threads, ranking, profile)
+        else:
+            device_profile.check_bundle(b)
+            rec = cls(b, HistoryStore(db, **device_profile.history_options()), device_profile.backends, device_profile.threads,
+                      ranking, profile)
+            rec.limits = device_profile.limits
+        if _is_file(Path(bundle) / POINTER):
+            rec.store = Path(bundle)
+            rec._store_options = {"trust": trust, "device_profile": device_profile}
         return rec
 
     def close(self) -> None:
@@ -504,6 +511,48 @@ class Recommender:
         from edge.privacy import privacy_receipt
 
         return privacy_receipt(self.history, profile)
+
+    def apply_delta(self, path: str | Path) -> dict[str, Any]:
+        """Apply a signed catalogue delta (``edgerec pipeline delta``: the day's new, removed and
+        changed items) to the bundle store this recommender was opened on, and serve the new
+        catalogue from the next request; histories are untouched.
+
+        The store verifies the delta exactly as a full install (:meth:`BundleStore.apply_delta
+        <edge.bundle.store.BundleStore.apply_delta>`) and keeps the previous bundle for rollback.
+
+        :returns: ``{"bundle": id, "items": n, "previous": id}``.
+        :raises BundleError: opened on a bundle folder rather than a store; or the delta is for
+            another bundle, not newer than the installed one, changes models or the feature
+            spec, is tampered with or unsigned where a signature is required (the active
+            bundle, and what this recommender serves, are then unchanged).
+        :raises ProfileError: the new bundle conflicts with the device profile.
+        """
+        from edge.bundle.store import BundleStore, bundle_id
+        from edge.errors import BundleError
+
+        if self.store is None:
+            raise BundleError(f"{self.bundle.root}: this recommender was opened on a bundle folder, not a bundle store; a delta "
+                              "patches a store's active bundle: install the bundle into a store (edgerec bundle install SOURCE "
+                              "--store S) and open the store")
+        trust, device = self._store_options["trust"], self._store_options["device_profile"]
+        limits = {"limits": device.install_limits()} if device is not None else {}
+        previous = bundle_id(self.bundle.root, self.bundle.manifest)
+        entry = BundleStore(self.store, create=False, backends=self.backends, threads=self.threads, **trust, **limits).apply_delta(path)
+        bundle = Bundle.open(entry.path, **trust)
+        if device is not None:
+            device.check_bundle(bundle)
+        self._serve(bundle)
+        return {"bundle": entry.id, "items": len(bundle.items), "previous": previous}
+
+    def _serve(self, bundle: Bundle) -> None:
+        """Serve ``bundle`` from now on: its scorer and models, and nothing kept from the old
+        catalogue (row numbers, masks, words)."""
+        self.interest = bundle.load_model("interest", self.backends, self.threads)
+        self.scorer = Int8Scorer.for_bundle(bundle, self.threads)
+        self.bundle, self._fusion = bundle, None
+        self._states, self._filters = UserStateCache(), RowFilters(bundle)
+        self._home_index, self._words, self._viewers = None, None, None
+        self._home_events.clear()
 
     def health(self) -> dict[str, Any]:
         """What is running: edgerec's version, the bundle (id, creation time, items, dimension),

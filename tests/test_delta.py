@@ -370,3 +370,41 @@ def test_a_month_of_daily_churn_equals_the_full_bundle_of_the_final_catalogue(de
         assert (active / rel).read_bytes() == (full / rel).read_bytes(), rel
     assert _recommend(tmp_path / "store", tmp_path / "a.db") == _recommend(full, tmp_path / "b.db")
     assert len(store.history()) == 3  # active + keep=2 previous
+
+
+def test_a_running_recommender_and_the_service_apply_a_delta(world, delta, tmp_path):
+    """The facade (and the service through it) applies the delta to the store it serves and
+    answers from the new catalogue at once, with the history kept; a refused delta leaves it
+    serving the old one; a recommender on a bundle folder has no store to patch."""
+    import tempfile
+
+    from tests.test_service import Client, serve
+
+    _store(tmp_path, world, "store")
+    with Recommender.open(tmp_path / "store", tmp_path / "h.db") as rec:
+        rec.record("ann", "i000", "complete", timestamp=T0)
+        old = rec.bundle.root
+        other = _resigned(delta.delta, tmp_path / "other.tar", world["key"], lambda m: m.update(bundle_version=1))
+        with pytest.raises(BundleError):
+            rec.apply_delta(other)
+        assert rec.bundle.root == old and "n-audio" not in rec.bundle.index
+        folder = Path(tempfile.mkdtemp(prefix="edgerec-delta-"))
+        svc = serve(rec, folder)
+        try:
+            c = Client(svc.socket_path, svc.token)
+            done = c.result("apply_delta", path=str(delta.delta))
+            assert done["items"] == len(rec.bundle.items) and done["previous"] != done["bundle"]
+            served = c.result("recommend", profile="ann", k=40, timestamp=T0 + 3600)
+            again = c.call("apply_delta", path=str(delta.delta))  # the same delta twice: not newer any more
+            assert again is not None and again["error"]["type"] == "BundleError"
+            c.close()
+        finally:
+            svc.stop()
+        assert "n-audio" in rec.bundle.index and "i003" not in rec.bundle.index
+        assert rec.recent("ann", 5)[0].item_id == "i000"
+    with Recommender.open(delta.target, tmp_path / "h2.db") as fresh:
+        fresh.record("ann", "i000", "complete", timestamp=T0)
+        assert [r["item_id"] for r in served] == [r.item_id for r in fresh.recommend("ann", k=40, timestamp=T0 + 3600)]
+    with Recommender.open(world["base"], tmp_path / "h3.db") as plain:
+        with pytest.raises(BundleError, match="not a bundle store"):
+            plain.apply_delta(delta.delta)

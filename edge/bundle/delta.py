@@ -1,6 +1,6 @@
 """Catalogue deltas: a day's catalogue change shipped as a patch against the installed bundle.
 
-A delta archive (``.tar``, written by ``edgerec export delta``) holds, in this order::
+A delta archive (``.tar``, written by ``edgerec pipeline delta``) holds, in this order::
 
     delta.json                  format, base (manifest sha256, bundle_version, n_items), target
                                 (the same), removed item ids, counts, and the sha256 and size
@@ -400,7 +400,7 @@ def unpack_delta(archive: str | Path, dest: str | Path, limits: InstallLimits = 
                                             max(max_manifest, max_doc)), where)
         tar = tarfile.open(archive, mode="r:")
     except (tarfile.TarError, EOFError) as exc:
-        raise BundleError(f"{where}: not an uncompressed tar archive ({exc}); ship the delta .tar that `edgerec export delta` writes") from None
+        raise BundleError(f"{where}: not an uncompressed tar archive ({exc}); ship the delta .tar that `edgerec pipeline delta` writes") from None
     expected = [DELTA_FILE, MANIFEST]
     try:
         with tar:

@@ -385,7 +385,7 @@ class BundleStore:
             return self._switch(new, str(source), (active, previous, newest), max(newest, version) if not allow_downgrade else version, was)
 
     def apply_delta(self, path: str | Path) -> InstalledBundle:
-        """Apply a catalogue delta (``edgerec export delta``) to the active bundle and make the
+        """Apply a catalogue delta (``edgerec pipeline delta``) to the active bundle and make the
         result active, exactly as :meth:`install` would make the full bundle it stands for.
 
         Unpacks the delta into ``bundles/.staging-XXXX`` (its signature checked first, with

@@ -102,6 +102,16 @@ def _cmd_privacy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_apply_delta(args: argparse.Namespace) -> int:
+    with open_recommender(args) as rec:
+        done = rec.apply_delta(args.path)
+    if args.json:
+        print_json(done)
+        return 0
+    print(f"applied {args.path}: {done['bundle']} ({done['items']} items) is active; {done['previous']} kept for rollback")
+    return 0
+
+
 def _cmd_record(args: argparse.Namespace) -> int:
     with open_recommender(args) as rec:
         event_id = rec.record(args.profile, args.item_id, kind=args.kind, timestamp=args.timestamp, value=args.value,
@@ -238,7 +248,7 @@ def _session(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
-    """Add the facade's commands to ``sub``: ``recommend``, ``home``, ``who-is-watching``, ``privacy``, ``record``, ``add-item``,
+    """Add the facade's commands to ``sub``: ``recommend``, ``home``, ``who-is-watching``, ``privacy``, ``apply-delta``, ``record``, ``add-item``,
     ``add-profile``, ``profiles``, ``recent``, ``block``, ``blocked``, ``forget``, ``export``, ``health``."""
 
     def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
@@ -282,6 +292,14 @@ def register(sub: "argparse._SubParsersAction") -> None:
     _session(p)
     json_arg(p)
     p.set_defaults(func=_cmd_who_is_watching)
+
+    p = command("apply-delta", "apply a signed catalogue delta to the store being served (Recommender.apply_delta)",
+                "Apply a catalogue delta (edgerec pipeline delta) to the bundle store given as --bundle, as a running "
+                "recommender does: verified like a full install, the previous bundle kept for rollback. The same as "
+                "`edgerec bundle apply-delta STORE DELTA`, through the facade.")
+    p.add_argument("path", help="the delta archive (.tar)")
+    json_arg(p)
+    p.set_defaults(func=_cmd_apply_delta)
 
     p = command("privacy", "what is stored about each profile, and what left the device (Recommender.privacy)",
                 "The privacy receipt: per profile the events (by kind, oldest and newest), local items, settings and size "

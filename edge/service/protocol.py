@@ -79,6 +79,7 @@ METHODS: dict[str, tuple[Param, ...]] = {
     "blocked": (Param("profile", "str"),),
     "forget": (Param("profile", "str"),),
     "export": (Param("profile", "str"),),
+    "apply_delta": (Param("path", "path"),),
     "health": (),
 }
 
