@@ -411,7 +411,6 @@ class Recommender:
                 self._home_events.clear()
             kept = self._home_events[profile] = (token, self.history.recent(profile, HOME_EVENTS))
         if self._home_index is None:
-            items = self.bundle.items
             self._home_index = HomeIndex.of(self.bundle)
         timings: dict[str, float] = {}
         rows = home_rows(self.bundle, self.scorer, user, kept[1], context, HomeConfig(per_row=per_row), filters=self._filters,

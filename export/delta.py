@@ -18,9 +18,7 @@ bundle keeps neither); give such an item a new id, or ship a full bundle.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from edge.bundle import MANIFEST, SIGNATURE, Bundle, pack_archive, sha256_file
+from edge.bundle.archive import write_tar
 from edge.bundle import delta as dl
 from edge.bundle.freshness import DEFAULT_VALID_DAYS, bundle_version
 from edge.contract.content import measured_content
@@ -178,7 +177,6 @@ def _write_delta(out: Path, target: Path, patch: dl.CataloguePatch, doc: dict) -
     """The archive: delta.json, the target manifest (and signature), the patch members."""
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    tmp = out.with_name(f".{out.name}.tmp")
     try:
         for rel in dl.PATCH_FILES:
             (work / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -192,20 +190,7 @@ def _write_delta(out: Path, target: Path, patch: dl.CataloguePatch, doc: dict) -
         if (target / SIGNATURE).is_file():
             members.append((SIGNATURE, target / SIGNATURE))
         members += [(rel, work / rel) for rel in dl.PATCH_FILES]
-        mtime = int(time.time())
-        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-            for rel, path in members:
-                info = tarfile.TarInfo(rel)
-                info.size = path.stat().st_size
-                info.mtime, info.mode, info.uid, info.gid = mtime, 0o644, 0, 0
-                with open(path, "rb") as fh:
-                    tar.addfile(info, fh)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        write_tar(out, members)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -13,7 +13,7 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Sequence
 
 from edge.bundle.format import MANIFEST, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE, check_relpath
 from edge.bundle.manifest import read_manifest
@@ -341,16 +341,27 @@ def pack_archive(folder: str | Path, dest: str | Path | None = None) -> Path:
 
     manifest = Bundle.open(folder).manifest
     dest = Path(dest) if dest is not None else folder.with_name(folder.name + ".tar")
+    signature = [SIGNATURE] if (folder / SIGNATURE).is_file() and SIGNATURE not in manifest["files"] else []
+    return write_tar(dest, [(rel, folder / rel) for rel in [MANIFEST, *signature, *sorted(manifest["files"])]])
+
+
+def write_tar(dest: str | Path, members: Sequence[tuple[str, Path]]) -> Path:
+    """Write ``(name, file)`` pairs, in order, as plain regular files of an uncompressed tar
+    (no directories, links or owners: what the device's extractor accepts), through a temporary
+    name, fsync and rename, so a half-written archive never has the final name.
+
+    :returns: ``dest``.
+    """
+    dest = Path(dest)
     tmp = dest.with_name(f".{dest.name}.tmp")
     mtime = int(time.time())
     try:
         with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-            signature = [SIGNATURE] if (folder / SIGNATURE).is_file() and SIGNATURE not in manifest["files"] else []
-            for rel in [MANIFEST, *signature, *sorted(manifest["files"])]:
+            for rel, path in members:
                 info = tarfile.TarInfo(rel)
-                info.size = (folder / rel).stat().st_size
+                info.size = path.stat().st_size
                 info.mtime, info.mode, info.uid, info.gid = mtime, 0o644, 0, 0
-                with open(folder / rel, "rb") as fh:
+                with open(path, "rb") as fh:
                     tar.addfile(info, fh)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
