@@ -143,3 +143,19 @@ def test_items_carry_age_rating_and_availability_window(tmp_path):
     p.write_text("item_id,title,available_from,available_until\na,A,1735689600,1704067200\n", encoding="utf-8")
     with pytest.raises(DataError, match="ends before it starts"):
         load_items(p)
+
+
+def test_items_carry_series_and_episode_numbers_and_bad_ones_are_named(tmp_path):
+    from export.data.contract import load_items, write_items
+
+    p = tmp_path / "items.csv"
+    p.write_text("item_id,title,series_id,episode\na,A,s1,1\nb,B,s1,2\nc,C,,\nd,D,s2,\n", encoding="utf-8")
+    items = load_items(p)
+    assert [(it.series_id, it.episode) for it in items] == [("s1", 1), ("s1", 2), (None, None), ("s2", None)]
+    write_items(tmp_path / "again.csv", items, tmp_path)
+    assert load_items(tmp_path / "again.csv") == items
+    for body, match in (("a,A,,3", "needs a series_id"), ("a,A,s1,x", "whole episode number"), ("a,A,s1,-1", "whole episode number"),
+                        ("a,A,s1,1\nb,B,s1,1", "line 3, column 'episode'.*already on line 2")):
+        p.write_text("item_id,title,series_id,episode\n" + body + "\n", encoding="utf-8")
+        with pytest.raises(DataError, match=match):
+            load_items(p)

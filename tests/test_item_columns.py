@@ -16,6 +16,8 @@ from edge.bundle.catalogue import CatalogItems
 from edge.errors import BundleError
 
 ITEMS = dict(
+    series_ids=["s", "s", None, "東京", None],
+    episodes=[1, 2, None, 7, None],
     item_ids=["b", "a", "日本-1", "zz" * 20, "c d"],
     titles=["Bee", "", "東京の夜", "long", "x,y"],
     kinds=["audio", "video", "video", "audio", "video"],
@@ -36,7 +38,7 @@ def _columns(tmp_path: Path, **changes) -> CatalogItems:
 def test_round_trip_matches_the_json_reader(tmp_path):
     got = _columns(tmp_path)
     ref = CatalogItems(ITEMS["item_ids"], ITEMS["titles"], ITEMS["kinds"], [list(t) for t in ITEMS["tags"]], ITEMS["durations"],
-                       ITEMS["age_ratings"], ITEMS["available_from"], ITEMS["available_until"])
+                       ITEMS["age_ratings"], ITEMS["available_from"], ITEMS["available_until"], ITEMS["series_ids"], ITEMS["episodes"])
     assert len(got) == 5 and [got[i] for i in range(5)] == [ref[i] for i in range(5)]
     assert list(got.item_ids) == ITEMS["item_ids"] and got.item_ids[-1] == "c d" and list(got.titles) == ITEMS["titles"]
     for name in ("is_audio", "durations", "age_ratings", "available_from", "available_until"):
@@ -97,6 +99,10 @@ def _damaged(tmp_path: Path, key: str, value) -> Path:
     ("age_rating", lambda a: a[:2], "entries for 5 items"),
     ("duration_s", lambda a: a.astype("U8"), "expected a 1-d array"),
     ("is_audio", None, "lacks"),
+    ("series_code", lambda a: a + 5, "series that are not in the vocabulary"),  # an unknown series
+    ("episode", lambda a: np.full_like(a, 3), "episode number without a series"),
+    ("series_blob", None, "only some of"),
+    ("content", lambda a: a[:, :3], "content is"),
 ])
 def test_damaged_columns_are_refused(tmp_path, key, value, message):
     with pytest.raises(ValueError, match=message):
