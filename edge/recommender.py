@@ -106,6 +106,7 @@ class Recommender:
         self._filters = RowFilters(bundle)
         self._home_index: HomeIndex | None = None
         self._words = None  # edge.ranking.steering.CatalogueWords, built on the first query
+        self._tag_matcher = None  # edge.ranking.steering.TagMatcher, likewise
         self._viewers: tuple[object, Any] | None = None  # (change token, edge.viewer.ViewerModel)
         #: The bundle store this recommender serves from (set by :meth:`open`), for :meth:`apply_delta`.
         self.store: Path | None = None
@@ -350,12 +351,17 @@ class Recommender:
             from edge.ranking.steering import blend
 
             user = replace(user, vector=blend(user.vector, self._query_vector(query)))  # type: ignore[arg-type]
-            config = replace(config, explore_slots=0)  # a request in words wants what it asked for
+            # A request in words wants what it asked for: no exploration slot, and no cap on
+            # how many items share the tag it names.
+            config = replace(config, explore_slots=0, tag_cap=0)
+            named = self._tags().named(words)
+        else:
+            named = []
         only = limits.mask(self.bundle.items) if limits else None
         recs = rank(self.bundle, self.scorer, user, context, k, config, timings=timings, filters=self._filters, only=only,
-                    local_ok=(lambda it: limits.allows_local(it.kind)) if limits else None)
+                    local_ok=(lambda it: limits.allows_local(it.kind)) if limits else None, boost=self._tags().boost(named) if named else None)
         if words is not None or limits:
-            asked = _asked(words, limits)
+            asked = _asked(words, limits, named)
             recs = [replace(r, reason=f"{asked}: {r.reason}" if personal else f"{asked}") for r in recs]
         if viewer:
             recs = [replace(r, reason=f"{viewer}; {r.reason}") for r in recs]
@@ -377,6 +383,18 @@ class Recommender:
                              f"and tags use {', '.join(sorted(self._words.scripts - {'DIGIT'})) or 'no letters'}: ask in those words, "
                              "or recommend without a query")
         return words
+
+    def _tags(self):
+        """The catalogue's :class:`~edge.ranking.steering.TagMatcher`, built on the first query."""
+        if self._tag_matcher is None:
+            from edge.ranking.steering import TagMatcher
+
+            items = self.bundle.items
+            vocab = getattr(items.tags, "vocabulary", None)
+            if vocab is None:  # the id matrix numbers tags by first appearance
+                vocab = list(dict.fromkeys(t for ts in items.tags for t in ts))
+            self._tag_matcher = TagMatcher(vocab, self._filters.tag_ids, len(items))
+        return self._tag_matcher
 
     def _query_vector(self, query: str) -> np.ndarray:
         from edge.features import text_item_vector
@@ -550,7 +568,7 @@ class Recommender:
         self.scorer = Int8Scorer.for_bundle(bundle, self.threads)
         self.bundle, self._fusion = bundle, None
         self._states, self._filters = UserStateCache(), RowFilters(bundle)
-        self._home_index, self._words, self._viewers = None, None, None
+        self._home_index, self._words, self._viewers, self._tag_matcher = None, None, None, None
         self._home_events.clear()
 
     def health(self) -> dict[str, Any]:
@@ -585,9 +603,9 @@ def query_tags(query: str) -> list[str]:
     return query_words(query)
 
 
-def _asked(words: list[str] | None, limits) -> str:
-    """What a steered request asked for, in words: “calm piano”, audio, up to 20 min."""
-    parts = [f"for “{' '.join(words)}”"] if words else []
+def _asked(words: list[str] | None, limits, named: Sequence[str] = ()) -> str:
+    """What a steered request asked for, in words: “calm piano” (tags calm, piano), audio, up to 20 min."""
+    parts = [f"for “{' '.join(words)}”" + (f" (tags {', '.join(named)})" if named else "")] if words else []
     if limits:
         parts.append(("only " if not words else "") + limits.describe())
     return ", ".join(parts)

@@ -20,7 +20,7 @@ from edge.contract.content import CONTENT_COLUMNS, measured_content
 from edge.errors import QueryError
 from edge.features import FeatureSpec, item_vector, text_item_vector
 from edge.ranking import RankingConfig
-from edge.ranking.steering import Constraints, blend
+from edge.ranking.steering import TAG_MATCH_BOOST, Constraints, TagMatcher, blend, query_words
 from edge.recommender import Recommender, query_tags
 from tests.test_service import Client, serve
 
@@ -35,8 +35,10 @@ def rec(device_bundle, tmp_path):
     r.close()
 
 
-def _expected(rec: Recommender, vector: np.ndarray, k: int, gone: set[str] = frozenset(), only=None) -> list[str]:
-    scores = rec.scorer.scores(vector).astype(np.float64)
+def _expected(rec: Recommender, vector: np.ndarray, k: int, gone: set[str] = frozenset(), only=None, query: str = "") -> list[str]:
+    scores = rec.scorer.scores(vector)
+    boost = rec._tags().boost(rec._tags().named(query_words(query))) if query else None
+    scores = (scores + boost if boost is not None else scores).astype(np.float64)
     bias = rec._filters.bias(Context.at(T, "tv"), None, T).astype(np.float64)
     if only is not None:
         bias[~only] = -np.inf
@@ -55,7 +57,7 @@ def test_a_query_alone_ranks_by_the_fusion_students_text_vector(rec):
     rec.add_profile("new")
     for query in ("calm", "loud songs", "a night show"):
         got = [r.item_id for r in rec.recommend("new", k=6, query=query, timestamp=T)]
-        assert got == _expected(rec, blend(None, _query_vector(rec, query)), 6), query
+        assert got == _expected(rec, blend(None, _query_vector(rec, query)), 6, query=query), query
 
 
 def test_a_query_is_blended_with_the_profiles_taste(rec):
@@ -63,10 +65,36 @@ def test_a_query_is_blended_with_the_profiles_taste(rec):
     rec.record("alice", "i006", "complete", timestamp=T - 50)
     user = rec._user_state("alice", Context.at(T, "tv")).vector
     got = [r.item_id for r in rec.recommend("alice", k=6, query="loud", timestamp=T)]
-    assert got == _expected(rec, blend(user, _query_vector(rec, "loud")), 6, gone={"i002", "i006"})
+    assert got == _expected(rec, blend(user, _query_vector(rec, "loud")), 6, gone={"i002", "i006"}, query="loud")
     plain = [r.item_id for r in rec.recommend("alice", k=6, timestamp=T)]
     assert got != plain  # the words moved the list
     assert all("for “loud”" in r.reason and "watched" in r.reason for r in rec.recommend("alice", k=3, query="loud", timestamp=T))
+
+
+def test_tags_the_query_names_come_first_and_uncapped():
+    tags = [("jazz", "calm"), ("hip hop",), ("piano",), ("jazz",), ("children's",), ()]
+    vocab = list(dict.fromkeys(t for ts in tags for t in ts))
+    ids = np.full((len(tags) + 1, 2), -1, np.int64)
+    for r, ts in enumerate(tags):
+        ids[r, : len(ts)] = [vocab.index(t) for t in ts]
+    m = TagMatcher(vocab, ids, len(tags))
+    assert m.named(query_words("some Jazz for dinner")) == ["jazz"]
+    assert m.named(query_words("calm pianos")) == ["calm", "piano"]  # stems: a plural names the tag
+    assert m.named(query_words("hip hop tonight")) == ["hip hop"] and m.named(query_words("hip")) == []  # every word of a tag
+    assert m.named(query_words("children's films")) == ["children's"]
+    assert m.boost([]) is None
+    np.testing.assert_array_equal(m.boost(["jazz", "calm"]), np.array([2, 0, 0, 1, 0, 0], np.float32) * TAG_MATCH_BOOST)
+
+
+def test_a_named_tag_fills_the_list_past_the_tag_cap(device_bundle, tmp_path):
+    with Recommender.open(device_bundle.bundle, tmp_path / "d.db", backends=["onnx"]) as rec:  # default re-ranker: 3 per tag
+        assert rec.ranking.tag_cap == 3
+        rec.add_profile("new")
+        got = rec.recommend("new", k=8, query="calm", timestamp=T)
+        calm = [r for r in got if "calm" in rec.bundle.items.tags[rec.bundle.index[r.item_id]]]
+        assert len(calm) >= 6 and all("(tags calm)" in r.reason for r in got)
+        plain = rec.recommend("new", k=8, timestamp=T)
+        assert sum("calm" in rec.bundle.items.tags[rec.bundle.index[r.item_id]] for r in plain) <= 3
 
 
 def test_the_words_reach_the_items_that_carry_them(rec):

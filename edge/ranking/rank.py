@@ -35,7 +35,7 @@ def exploration_seed(profile: str, context: Context) -> int:
 def rank(catalogue: Catalogue, scorer: Scorer, user: UserState, context: Context, k: int,
          config: RankingConfig | None = None, now_s: float | None = None, timings: dict[str, float] | None = None,
          filters: RowFilters | None = None, only: np.ndarray | None = None,
-         local_ok: Callable[[LocalCandidate], bool] | None = None) -> list[Recommendation]:
+         local_ok: Callable[[LocalCandidate], bool] | None = None, boost: np.ndarray | None = None) -> list[Recommendation]:
     """Top-``k`` catalogue and local items for ``user``, best first, each with a reason.
 
     Left out: ``user.gone``; rows above ``user.age_limit`` or outside their availability window
@@ -48,7 +48,8 @@ def rank(catalogue: Catalogue, scorer: Scorer, user: UserState, context: Context
         for this one).
     :param only: bool ``(n,)``: when given, only these catalogue rows (a steered request's
         constraints, :class:`~edge.ranking.steering.Constraints`); ``local_ok`` likewise says
-        which local items may be recommended.
+        which local items may be recommended. ``boost``: float32 ``(n,)`` added to the catalogue's
+        scores (the tags a query names, :class:`~edge.ranking.steering.TagMatcher`).
     :returns: at most ``k`` recommendations.
     """
     cfg = config or RankingConfig()
@@ -64,6 +65,8 @@ def rank(catalogue: Catalogue, scorer: Scorer, user: UserState, context: Context
         local_scores = np.full(len(playable), -np.inf, np.float32)
     else:
         scores = scorer.scores(user.vector)
+        if boost is not None:
+            scores = scores + boost
         local_scores = np.array([float(it.embedding @ user.vector) for it in playable], np.float32)
     bias = filters.bias_without(context, user.age_limit, now_s, gone_rows)
     if only is not None:

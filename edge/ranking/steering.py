@@ -25,10 +25,14 @@ from edge.contract.vectors import unit_rows
 from edge.errors import QueryError
 from edge.features.text import MAX_TEXT_CHARS, normalise_text
 
-__all__ = ["Constraints", "QUERY_WEIGHT", "blend", "query_words", "CatalogueWords"]
+__all__ = ["Constraints", "QUERY_WEIGHT", "TAG_MATCH_BOOST", "blend", "query_words", "CatalogueWords", "TagMatcher"]
 
 #: Share of the query in the blended vector when the profile has a user vector.
 QUERY_WEIGHT = 0.6
+#: Added to an item's score for each tag of it the query names: above any difference of inner
+#: products of unit vectors (at most 2), so items carrying a named tag come first, in the
+#: learned order, and items carrying more of the named tags before those carrying fewer.
+TAG_MATCH_BOOST = 2.0
 #: Longest query read (a recogniser's transcript of a sentence, not a document).
 MAX_QUERY_CHARS = 500
 #: Characters of a word compared with the catalogue's words (a cheap stem: "pianos" ~ "piano").
@@ -81,6 +85,43 @@ class CatalogueWords:
     def known(self, words: Sequence[str]) -> list[str]:
         """The words of ``words`` the catalogue also uses."""
         return [w for w in words if _stem(w) in self.stems]
+
+
+class TagMatcher:
+    """Which catalogue tags a query names, and the rows carrying them (an inverted index over
+    the tag id matrix, built once per catalogue).
+
+    A tag is named when every word of it is among the query's words, compared by their first
+    :data:`STEM_CHARS` characters ("jazz" names ``jazz``; "some hip hop" names ``hip hop``;
+    "pianos" names ``piano``). Anything looser (synonyms, other languages) is the learned
+    path's job.
+    """
+
+    def __init__(self, vocabulary: Sequence[str], tag_ids: np.ndarray, n_rows: int) -> None:
+        self.vocabulary = list(vocabulary)
+        self._words = [tuple(_stem(w) for w in _WORD.findall(normalise_text(t))) for t in self.vocabulary]
+        ids = np.asarray(tag_ids[:n_rows], np.int64)
+        flat = ids.ravel()
+        rows = np.repeat(np.arange(n_rows, dtype=np.int64), ids.shape[1] if ids.ndim == 2 else 1)
+        keep = flat >= 0
+        order = np.argsort(flat[keep], kind="stable")
+        self._codes, self._rows, self.n_rows = flat[keep][order], rows[keep][order], n_rows
+
+    def named(self, words: Sequence[str]) -> list[str]:
+        """The tags ``words`` name, in vocabulary order."""
+        stems = {_stem(w) for w in words}
+        return [t for t, ws in zip(self.vocabulary, self._words) if ws and set(ws) <= stems]
+
+    def boost(self, tags: Sequence[str]) -> np.ndarray | None:
+        """float32 ``(n,)``: :data:`TAG_MATCH_BOOST` per named tag a row carries (None: no tag named)."""
+        if not tags:
+            return None
+        index = {t: i for i, t in enumerate(self.vocabulary)}
+        out = np.zeros(self.n_rows, np.float32)
+        for t in tags:
+            lo, hi = np.searchsorted(self._codes, [index[t], index[t] + 1])
+            out[self._rows[lo:hi]] += TAG_MATCH_BOOST
+        return out
 
 
 def blend(user: np.ndarray | None, query: np.ndarray, weight: float = QUERY_WEIGHT) -> np.ndarray:
