@@ -87,6 +87,10 @@ class StudentConfig:
     fusion_rank_weight: float = 1.0
     fusion_rank_temperature: float = 0.1
     fusion_candidates: int = 4096
+    # Weight of the text-only regression term: each batch is also shown with its audio and
+    # frames removed (as a spoken or typed request reaches the device: edge.features.
+    # text_item_vector), so a query's vector lands in item space; 0 turns it off.
+    fusion_text_only_weight: float = 0.5
     interest_steps: int = 2500
     batch_size: int = 256
     lr: float = 2e-3

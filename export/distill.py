@@ -72,14 +72,18 @@ class _FusionLoss(torch.nn.Module):
     """The fusion student's step loss as one module, so DistributedDataParallel sees every use
     of the student in the step (the regression batch and the ranking candidates)."""
 
-    def __init__(self, model: FusionStudent, cfg: StudentConfig) -> None:
+    def __init__(self, model: FusionStudent, cfg: StudentConfig, text_from: int | None = None) -> None:
         super().__init__()
-        self.model, self.cfg = model, cfg
+        self.model, self.cfg, self.text_from = model, cfg, text_from
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, users: torch.Tensor | None,
                 targets: torch.Tensor | None, rng: np.random.Generator) -> torch.Tensor:
         cfg = self.cfg
         loss = fusion_loss(self.model(x[b]), y[b], cfg.temperature)
+        if self.text_from is not None and cfg.fusion_text_only_weight > 0:
+            text_only = x[b].clone()
+            text_only[:, : self.text_from] = 0.0  # presence flags and media gone: what a query looks like
+            loss = loss + cfg.fusion_text_only_weight * fusion_loss(self.model(text_only), y[b], cfg.temperature)
         if users is not None and targets is not None:
             loss = loss + cfg.fusion_rank_weight * fusion_rank_loss(self.model, x, users, targets, cfg.fusion_candidates,
                                                                     cfg.fusion_rank_temperature, rng)
@@ -88,7 +92,7 @@ class _FusionLoss(torch.nn.Module):
 
 def distill_fusion(features: np.ndarray, targets: np.ndarray, rows: np.ndarray, cfg: StudentConfig,
                    progress: bool = True, user_vectors: np.ndarray | None = None,
-                   next_items: np.ndarray | None = None) -> tuple[FusionStudent, dict]:
+                   next_items: np.ndarray | None = None, text_from: int | None = None) -> tuple[FusionStudent, dict]:
     """Fit the fusion student to the teacher's item vectors (and, given training examples, to
     rank each example's next item from content).
 
@@ -98,6 +102,9 @@ def distill_fusion(features: np.ndarray, targets: np.ndarray, rows: np.ndarray, 
         ranking term's candidates are these rows only.
     :param user_vectors: ``(N, dim)`` the teacher's user vector of each training example.
     :param next_items: ``(N,)`` catalogue row each example engaged with next (all in ``rows``).
+    :param text_from: first column of the text features (``spec.item_dim - spec.text_dim``):
+        when given, the student also learns each item from its text alone
+        (``cfg.fusion_text_only_weight``), the input a steering query gives it on the device.
     :returns: the student (eval mode) and a log with loss, train cosine and seconds.
     """
     torch.manual_seed(cfg.seed)
@@ -125,7 +132,7 @@ def distill_fusion(features: np.ndarray, targets: np.ndarray, rows: np.ndarray, 
     # Each rank draws from its own shard of items and of examples.
     own_items = group.shard(np.arange(len(x)))
     own_examples = group.shard(np.arange(len(tgt))) if rank else None
-    step_loss = group.wrap(_FusionLoss(model, cfg))
+    step_loss = group.wrap(_FusionLoss(model, cfg, text_from))
     for _ in tqdm(range(cfg.fusion_steps), desc="distil fusion", unit="step", disable=not progress or not group.is_main):
         b = torch.from_numpy(rng.choice(own_items, size=group.per_rank(min(cfg.batch_size, len(x)))))
         e = torch.from_numpy(rng.choice(own_examples, size=group.per_rank(min(cfg.batch_size, len(tgt))))) if rank else None

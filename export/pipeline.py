@@ -196,7 +196,8 @@ def stage_distill(w: Work) -> None:
     ex = student_examples(events, cfg.student.history_len)
     t_users = teacher_user_vectors(model, torch.from_numpy(table), events, ex.users, ex.ends, ex.context)
     feats = w.features()
-    fusion, flog = distill_fusion(feats, table, np.arange(len(table)), cfg.student, cfg.progress, t_users, ex.target)
+    fusion, flog = distill_fusion(feats, table, np.arange(len(table)), cfg.student, cfg.progress, t_users, ex.target,
+                                  text_from=cfg.spec.item_dim - cfg.spec.text_dim)
     dev = _device_table(table)
     interest, ilog = distill_interest(ex, dev, t_users, cfg.student, cfg.progress)
     if not distributed.current().is_main:

@@ -85,7 +85,8 @@ def train_cold_models(split: LeaveLastOut, items: Sequence[Item], features: np.n
     # candidates, targets or history).
     ex = student_examples(events, cfg.student.history_len)
     ex_users = teacher_user_vectors(teacher, torch.from_numpy(table), events, ex.users, ex.ends, ex.context)
-    student, _ = distill_fusion(features, table, warm, cfg.student, cfg.progress, ex_users, ex.target)
+    student, _ = distill_fusion(features, table, warm, cfg.student, cfg.progress, ex_users, ex.target,
+                                text_from=cfg.spec.item_dim - cfg.spec.text_dim)
     with torch.no_grad():
         cold_vecs = student(torch.from_numpy(np.ascontiguousarray(features[cold], np.float32))).numpy()
     # The request context: the user's last warm event (no cold event is visible to the model).
