@@ -247,6 +247,22 @@ class BM25Peer:
         return [int(i) for i in order if scores[i] > 0], bool(np.any(scores > 0))
 
 
+
+def precision_table(p: dict[str, list[float]], methods: list[str], rng: np.random.Generator) -> dict[str, dict[str, float]]:
+    """Mean P@10 per method with its bootstrap interval, and (all but the last, BM25) the paired
+    difference to BM25 with its interval."""
+    base = np.asarray(p[methods[-1]])
+    out = {}
+    for m in methods:
+        v = np.asarray(p[m])
+        lo, hi = bootstrap(v, rng)
+        row = {"mean": float(v.mean()), "lo": lo, "hi": hi}
+        if m != methods[-1]:
+            dlo, dhi = bootstrap(v - base, rng)
+            row.update({"diff_vs_bm25": float((v - base).mean()), "diff_lo": dlo, "diff_hi": dhi})
+        out[m] = row
+    return out
+
 def history_profiles(rec, ds, seed: int) -> list[str]:
     """HISTORY_USERS profiles, each the last HISTORY_EVENTS items of a random user of the data."""
     inter = ds.interactions
@@ -365,31 +381,14 @@ def evaluate(name: str, ds, bundle: Path, folder: Path, seed: int) -> dict:
                 p[m].append(v)
             if len(examples) < 4:
                 examples.append({"query": q["query"], "tag": q["tag"], **{m: v for m, v in zip(methods, vals)}})
-        res = {"n_queries": len(qs), "bm25_no_match": no_match, "examples": examples, "p@10": {}}
-        base = np.asarray(p[methods[-1]])
-        for m in methods:
-            v = np.asarray(p[m])
-            lo, hi = bootstrap(v, rng)
-            row = {"mean": float(v.mean()), "lo": lo, "hi": hi}
-            if m != methods[-1]:
-                dlo, dhi = bootstrap(v - base, rng)
-                row.update({"diff_vs_bm25": float((v - base).mean()), "diff_lo": dlo, "diff_hi": dhi})
-            res["p@10"][m] = row
-            if set_name.startswith("b"):
+        out["sets"][set_name] = {"n_queries": len(qs), "bm25_no_match": no_match, "examples": examples,
+                                 "p@10": precision_table(p, methods, rng)}
+        if set_name.startswith("b"):
+            for m in methods:
                 pooled[m].extend(p[m])
-        out["sets"][set_name] = res
     if pooled[methods[0]]:
-        res = {"n_queries": len(pooled[methods[0]]), "p@10": {}}
-        base = np.asarray(pooled[methods[-1]])
-        for m in methods:
-            v = np.asarray(pooled[m])
-            lo, hi = bootstrap(v, rng)
-            row = {"mean": float(v.mean()), "lo": lo, "hi": hi}
-            if m != methods[-1]:
-                dlo, dhi = bootstrap(v - base, rng)
-                row.update({"diff_vs_bm25": float((v - base).mean()), "diff_lo": dlo, "diff_hi": dhi})
-            res["p@10"][m] = row
-        out["sets"]["b pooled (not independent: 5 per tag)"] = res
+        out["sets"]["b pooled (not independent: 5 per tag)"] = {"n_queries": len(pooled[methods[0]]),
+                                                                 "p@10": precision_table(pooled, methods, rng)}
     out["text_probe"] = text_probe(recs["shipped"], items, folder / "build" / "features.npy", emb, seed)
     out["learned_latency_ms_median"] = float(np.median(latency) * 1000) if latency else None
     out["random_p@10"] = float(np.mean([len(q["relevant"]) / len(items) for q in sets["a exact"]])) if sets["a exact"] else None
