@@ -54,50 +54,6 @@ def synthetic_items(n: int, start: int, rng: np.random.Generator) -> list:
             for i in range(n)]
 
 
-def full_bundle_of(base: Path, final: list, out: Path) -> Path:
-    """The full bundle of ``final``, written without the delta code."""
-    from edge.bundle import Bundle
-    from edge.bundle.columns import write_item_columns
-    from edge.contract.content import measured_content
-    from edge.contract.int8 import quantize_rows
-    from export.bundle import CATALOG_PATHS, assemble_bundle
-    from export.delta import _WRITER_FIELDS, embed_items
-    from export.features import catalogue_features
-
-    b = Bundle.open(base)
-    old_rows = b.index.rows([it.item_id for it in final])
-    fresh = [it for it, r in zip(final, old_rows) if r < 0]
-    feats = catalogue_features(fresh, b.feature_spec, workers=1, progress=False)
-    qf, sf = quantize_rows(embed_items(b, feats))
-    cf = measured_content(feats, b.feature_spec)
-    kept = old_rows >= 0
-    q = np.empty((len(final), b.embedding_dim), np.int8)
-    s = np.empty(len(final), np.float32)
-    content = np.empty((len(final), cf.shape[1]), np.float32)
-    q[kept], s[kept], content[kept] = b.embeddings_int8[old_rows[kept]], b.scales[old_rows[kept]], b.items.content[old_rows[kept]]
-    q[~kept], s[~kept], content[~kept] = qf, sf, cf
-    new_row = np.full(len(b.items), -1, np.int64)
-    new_row[old_rows[kept]] = np.flatnonzero(kept)
-    renum = lambda ranked: [[int(new_row[r]), w] for r, w in ranked if new_row[r] >= 0]  # noqa: E731
-    p = b.priors
-    priors = {"global": renum(p["global"]), "by_hour": {h: renum(v) for h, v in p["by_hour"].items()},
-              "by_device_hour": {d: {h: renum(v) for h, v in hv.items()} for d, hv in p["by_device_hour"].items()}}
-
-    def write(tmp: Path) -> None:
-        np.save(tmp / CATALOG_PATHS["embeddings"], q)
-        np.save(tmp / CATALOG_PATHS["scales"], s)
-        write_item_columns(tmp / CATALOG_PATHS["items"], [it.item_id for it in final], [it.title for it in final],
-                           [it.kind for it in final], [it.tags for it in final], [it.duration_s for it in final],
-                           [it.age_rating for it in final], [it.available_from for it in final], [it.available_until for it in final],
-                           [it.series_id for it in final], [it.episode for it in final], content)
-        (tmp / CATALOG_PATHS["priors"]).write_text(json.dumps(priors), encoding="utf-8")
-
-    files = {rel: base / rel for rel in b.manifest["files"] if not rel.startswith("catalog/")}
-    extra = {k: v for k, v in b.manifest.items() if k not in _WRITER_FIELDS}
-    return assemble_bundle(out, write, len(final), b.embedding_dim, files, b.manifest["models"], b.feature_spec, b.history_len, extra,
-                           version=4_000_000_000)
-
-
 def recommendations(bundle_or_store: Path, db: Path) -> list:
     """Top-20 for a profile with a few plays, and top-10 for a cold guest, at a fixed time."""
     from edge.context import Context
@@ -125,7 +81,7 @@ def main() -> int:
     from edge.bundle import Bundle
     from edge.bundle.store import BundleStore
     from export.bundle import popularity_priors, write_bundle
-    from export.delta import build_delta
+    from export.delta import build_delta, full_bundle
 
     rng = np.random.default_rng(args.seed)
     fixture = Bundle.open(FIXTURE)
@@ -167,7 +123,7 @@ def main() -> int:
                     old.unlink(missing_ok=True)
             current = d.target
         active = store.current()
-        full = full_bundle_of(base, catalogue, tmp / "full")
+        full = full_bundle(base, catalogue, tmp / "full", version=4_000_000_000)
         same_files = {rel: (active / rel).read_bytes() == (full / rel).read_bytes() for rel in CATALOGUE_FILES}
         same_recs = recommendations(tmp / "store", tmp / "a.db") == recommendations(full, tmp / "b.db")
     apply = np.array([d["apply_s"] for d in days])

@@ -16,10 +16,11 @@ import numpy as np
 
 from edge import __version__
 from edge.bundle import FORMAT, FORMAT_VERSION, MANIFEST, Bundle, sha256_file
-from edge.bundle.columns import write_item_columns
+from edge.bundle.delta import ItemColumns, write_catalogue
 from edge.bundle.format import ITEMS_FILE
 from edge.bundle.freshness import DEFAULT_VALID_DAYS
 from edge.context import CONTEXT_DIM, hour_weekday
+from edge.contract.content import CONTENT_COLUMNS
 from edge.contract.inputs import SCORER_INPUTS
 from edge.contract.int8 import quantize_rows
 from edge.features import FeatureSpec
@@ -127,18 +128,22 @@ def write_bundle(
 
     def write_catalog(tmp: Path) -> None:
         (tmp / SCORER_FILE).write_bytes(scorer_onnx(dim))
-        np.save(tmp / CATALOG_PATHS["embeddings"], q)
-        np.save(tmp / CATALOG_PATHS["scales"], scale)
-        # Binary columns, not JSON: a million items open without parsing a million objects.
-        write_item_columns(tmp / ITEMS_FILE, [it.item_id for it in items], [it.title for it in items],
-                           [it.kind for it in items], [it.tags for it in items], [it.duration_s for it in items],
-                           [it.age_rating for it in items], [it.available_from for it in items],
-                           [it.available_until for it in items], [it.series_id for it in items], [it.episode for it in items],
-                           content)
-        (tmp / CATALOG_PATHS["priors"]).write_text(json.dumps(priors), encoding="utf-8")
+        # Binary item columns, not JSON: a million items open without parsing a million objects.
+        write_catalogue(tmp, CATALOG_PATHS, q, scale, item_columns(items, content), priors)
 
     return assemble_bundle(out, write_catalog, len(items), dim, model_files, model_entries, spec, history_len, extra, version,
                            valid_days)
+
+
+def item_columns(items: Sequence[Item], content: np.ndarray | None = None) -> ItemColumns:
+    """The :class:`edge.bundle.delta.ItemColumns` of data-contract items, with their measured
+    content (NaN, not measured, when None): what ``catalog/items.npz`` is written from."""
+    n = len(items)
+    content = np.full((n, len(CONTENT_COLUMNS)), np.nan, np.float32) if content is None else np.asarray(content, np.float32)
+    return ItemColumns([it.item_id for it in items], [it.title for it in items], [it.kind for it in items],
+                       [tuple(it.tags) for it in items], [it.duration_s for it in items], [it.age_rating for it in items],
+                       [it.available_from for it in items], [it.available_until for it in items],
+                       [it.series_id for it in items], [it.episode for it in items], content)
 
 
 #: Where the bundle writer puts the catalogue files (the manifest's ``catalog`` entry).

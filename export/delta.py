@@ -35,10 +35,10 @@ from edge.bundle.freshness import DEFAULT_VALID_DAYS, bundle_version
 from edge.contract.content import measured_content
 from edge.contract.int8 import quantize_rows
 from edge.errors import DataError
-from export.bundle import CATALOG_PATHS, assemble_bundle
+from export.bundle import CATALOG_PATHS, assemble_bundle, item_columns
 from export.data.contract import Item, load_items
 
-__all__ = ["DeltaResult", "build_delta", "columns_from_items", "embed_items"]
+__all__ = ["DeltaResult", "build_delta", "embed_items", "full_bundle"]
 
 #: Manifest fields the bundle writer sets itself; every other base field is carried over.
 _WRITER_FIELDS = {"format", "format_version", "created_at", "bundle_version", "expires_at", "edgerec_version", "feature_spec",
@@ -63,14 +63,6 @@ class DeltaResult:
     delta_bytes: int
     target_bytes: int
     bundle_version: int
-
-
-def columns_from_items(items: Sequence[Item], content: np.ndarray) -> dl.ItemColumns:
-    """The :class:`edge.bundle.delta.ItemColumns` of data-contract items, with their measured content."""
-    return dl.ItemColumns([it.item_id for it in items], [it.title for it in items], [it.kind for it in items],
-                          [tuple(it.tags) for it in items], [it.duration_s for it in items], [it.age_rating for it in items],
-                          [it.available_from for it in items], [it.available_until for it in items],
-                          [it.series_id for it in items], [it.episode for it in items], np.asarray(content, np.float32))
 
 
 def embed_items(bundle: Bundle, features: np.ndarray) -> np.ndarray:
@@ -133,7 +125,7 @@ def build_delta(old_bundle: str | Path, new_items: str | Path | Sequence[Item], 
     new_ids = {it.item_id for it in items}
     removed = [iid for iid in old.item_ids if iid not in new_ids]
     added = [it for it in items if it.item_id not in old_rows]
-    probe = columns_from_items(items, np.zeros((len(items), old.content.shape[1]), np.float32))
+    probe = item_columns(items, np.zeros((len(items), old.content.shape[1]), np.float32))
     changed_at = [j for j, it in enumerate(items) if it.item_id in old_rows and probe.metadata_row(j) != old.metadata_row(old_rows[it.item_id])]
     changed = probe.take(changed_at)
     # Measured content comes from media, which a metadata change leaves as it was.
@@ -145,7 +137,7 @@ def build_delta(old_bundle: str | Path, new_items: str | Path | Sequence[Item], 
     if features.shape != (len(added), base.feature_spec.item_dim):
         raise DataError(f"features are {features.shape}, expected ({len(added)}, {base.feature_spec.item_dim}) for the added items")
     q_add, s_add = quantize_rows(embed_items(base, features))
-    patch = dl.CataloguePatch(removed, changed, columns_from_items(added, measured_content(features, base.feature_spec)), q_add, s_add)
+    patch = dl.CataloguePatch(removed, changed, item_columns(added, measured_content(features, base.feature_spec)), q_add, s_add)
     q, s, cols, priors = dl.rebuild_catalogue(base.embeddings_int8, base.scales, old, base.priors, patch, str(out))
 
     catalogue_files = set(dl.catalogue_paths(base.manifest, str(base_root)).values())
@@ -171,6 +163,40 @@ def build_delta(old_bundle: str | Path, new_items: str | Path | Sequence[Item], 
     })
     return DeltaResult(out, target, target_archive, len(removed), len(added), len(changed), out.stat().st_size,
                        target_archive.stat().st_size, version)
+
+
+def full_bundle(base_bundle: str | Path, items: Sequence[Item], out: str | Path, version: int | None = None, workers: int = 1,
+                valid_days: float = DEFAULT_VALID_DAYS) -> Path:
+    """The full bundle of the catalogue ``items``, made from ``base_bundle`` by item id alone,
+    without the delta's patch and rebuild rules: surviving items keep their int8 rows and
+    measured content, new ones are embedded by the base's fusion student, the priors are
+    renumbered by id. What a device too far behind installs instead of a chain of deltas, and
+    the reference the delta path is checked against (tests and ``benchmarks/catalogue_delta.py``).
+
+    :returns: the bundle folder.
+    """
+    base_root = Path(base_bundle)
+    b = Bundle.open(base_root)
+    old_rows = b.index.rows([it.item_id for it in items])
+    kept = old_rows >= 0
+    feats = _features([it for it, keep in zip(items, kept) if not keep], b, workers)
+    q = np.empty((len(items), b.embedding_dim), np.int8)
+    s = np.empty(len(items), np.float32)
+    content = np.empty((len(items), b.items.content.shape[1]), np.float32)
+    q[kept], s[kept], content[kept] = b.embeddings_int8[old_rows[kept]], b.scales[old_rows[kept]], b.items.content[old_rows[kept]]
+    q[~kept], s[~kept] = quantize_rows(embed_items(b, feats))
+    content[~kept] = measured_content(feats, b.feature_spec)
+    new_row = np.full(len(b.items), -1, np.int64)
+    new_row[old_rows[kept]] = np.flatnonzero(kept)
+    renum = lambda ranked: [[int(new_row[r]), w] for r, w in ranked if new_row[r] >= 0]  # noqa: E731
+    p = b.priors
+    priors = {"global": renum(p["global"]), "by_hour": {h: renum(v) for h, v in p["by_hour"].items()},
+              "by_device_hour": {d: {h: renum(v) for h, v in hv.items()} for d, hv in p["by_device_hour"].items()}}
+    files = {rel: base_root / rel for rel in b.manifest["files"] if not rel.startswith("catalog/")}
+    extra = {k: v for k, v in b.manifest.items() if k not in _WRITER_FIELDS}
+    return assemble_bundle(out, lambda tmp: dl.write_catalogue(tmp, CATALOG_PATHS, q, s, item_columns(items, content), priors),
+                           len(items), b.embedding_dim, files, b.manifest["models"], b.feature_spec, b.history_len, extra,
+                           version, valid_days)
 
 
 def _write_delta(out: Path, target: Path, patch: dl.CataloguePatch, doc: dict) -> None:

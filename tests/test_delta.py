@@ -24,7 +24,7 @@ from edge.context import Context  # noqa: E402
 from edge.errors import BundleError  # noqa: E402
 from edge.recommender import Recommender  # noqa: E402
 from export.data.contract import Item, load_items  # noqa: E402
-from export.delta import build_delta  # noqa: E402
+from export.delta import build_delta, full_bundle  # noqa: E402
 from export.signing import generate_key, sign_bundle  # noqa: E402
 from tests.conftest import make_tiny_catalogue  # noqa: E402
 
@@ -294,47 +294,6 @@ def _synthetic_items(n: int, start: int, rng: np.random.Generator) -> list[Item]
             for i in range(n)]
 
 
-def _full_bundle_of(base: Path, final: list[Item], out: Path) -> Path:
-    """The full bundle of ``final``, written independently of the delta code: base rows kept
-    for surviving items, new items embedded afresh, priors renumbered by id."""
-    from edge.bundle import Bundle
-    from edge.bundle.columns import write_item_columns
-    from edge.contract.content import measured_content
-    from edge.contract.int8 import quantize_rows
-    from export.bundle import CATALOG_PATHS, assemble_bundle
-    from export.delta import _WRITER_FIELDS, _features, embed_items
-
-    b = Bundle.open(base)
-    fresh = [it for it in final if it.item_id not in b.index]
-    feats = _features(fresh, b, 1)
-    qf, sf = quantize_rows(embed_items(b, feats))
-    cf = measured_content(feats, b.feature_spec)
-    row_of_fresh = {it.item_id: j for j, it in enumerate(fresh)}
-    q = np.stack([b.embeddings_int8[b.index[it.item_id]] if it.item_id in b.index else qf[row_of_fresh[it.item_id]] for it in final])
-    s = np.array([b.scales[b.index[it.item_id]] if it.item_id in b.index else sf[row_of_fresh[it.item_id]] for it in final], np.float32)
-    content = np.stack([b.items.content[b.index[it.item_id]] if it.item_id in b.index else cf[row_of_fresh[it.item_id]] for it in final])
-    new_row = {it.item_id: r for r, it in enumerate(final)}
-    old_ids = list(b.items.item_ids)
-    renum = lambda ranked: [[new_row[old_ids[r]], w] for r, w in ranked if old_ids[r] in new_row]  # noqa: E731
-    p = b.priors
-    priors = {"global": renum(p["global"]), "by_hour": {h: renum(v) for h, v in p["by_hour"].items()},
-              "by_device_hour": {d: {h: renum(v) for h, v in hv.items()} for d, hv in p["by_device_hour"].items()}}
-
-    def write(tmp: Path) -> None:
-        np.save(tmp / CATALOG_PATHS["embeddings"], q)
-        np.save(tmp / CATALOG_PATHS["scales"], s)
-        write_item_columns(tmp / CATALOG_PATHS["items"], [it.item_id for it in final], [it.title for it in final],
-                           [it.kind for it in final], [it.tags for it in final], [it.duration_s for it in final],
-                           [it.age_rating for it in final], [it.available_from for it in final], [it.available_until for it in final],
-                           [it.series_id for it in final], [it.episode for it in final], content)
-        (tmp / CATALOG_PATHS["priors"]).write_text(json.dumps(priors), encoding="utf-8")
-
-    files = {rel: base / rel for rel in b.manifest["files"] if not rel.startswith("catalog/")}
-    extra = {k: v for k, v in b.manifest.items() if k not in _WRITER_FIELDS}
-    return assemble_bundle(out, write, len(final), b.embedding_dim, files, b.manifest["models"], b.feature_spec, b.history_len, extra,
-                           version=3_000_000_000)
-
-
 def test_a_month_of_daily_churn_equals_the_full_bundle_of_the_final_catalogue(device_bundle, tmp_path):
     from edge.bundle import Bundle
     from export.bundle import popularity_priors, write_bundle
@@ -365,7 +324,7 @@ def test_a_month_of_daily_churn_equals_the_full_bundle_of_the_final_catalogue(de
         store.apply_delta(d.delta)
         current = d.target
     active = store.current()
-    full = _full_bundle_of(base, catalogue, tmp_path / "full")
+    full = full_bundle(base, catalogue, tmp_path / "full", version=3_000_000_000)  # by id alone, not by the patch rules
     for rel in CATALOGUE_FILES:
         assert (active / rel).read_bytes() == (full / rel).read_bytes(), rel
     assert _recommend(tmp_path / "store", tmp_path / "a.db") == _recommend(full, tmp_path / "b.db")
