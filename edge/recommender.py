@@ -23,7 +23,7 @@ from edge.history import Event, HistoryStore
 from edge.history.store import Forgotten
 from edge.ranking import HomeConfig, Int8Scorer, RankingConfig, Recommendation, Row, UserState, home_rows, rank
 from edge.ranking.home import HomeIndex
-from edge.ranking.filters import RowFilters
+from edge.ranking.filters import RowFilters, tag_vocabulary
 from edge.user_state import UserStateCache
 
 log = logging.getLogger("edge")
@@ -105,7 +105,7 @@ class Recommender:
         self._states = UserStateCache()
         self._filters = RowFilters(bundle)
         self._home_index: HomeIndex | None = None
-        self._words = None  # edge.ranking.steering.CatalogueWords, built on the first query
+        self._scripts: frozenset[str] | None = None  # the catalogue's scripts, read on the first query
         self._tag_matcher = None  # edge.ranking.steering.TagMatcher, likewise
         self._viewers: tuple[object, Any] | None = None  # (change token, edge.viewer.ViewerModel)
         #: The bundle store this recommender serves from (set by :meth:`open`), for :meth:`apply_delta`.
@@ -139,7 +139,8 @@ class Recommender:
 
         device_profile = device_profile if device_profile is not None else default_device_profile()
         trust = device_profile.bundle_options() if device_profile is not None else {}
-        if _is_file(Path(bundle) / POINTER):  # a store: its recorded policy applies too
+        is_store = _is_file(Path(bundle) / POINTER)
+        if is_store:  # a store: its recorded policy applies too
             trust = store_trust(bundle, **trust)
         b = Bundle.open(resolve_bundle(bundle), **trust)
         if device_profile is None:
@@ -149,7 +150,7 @@ class Recommender:
             rec = cls(b, HistoryStore(db, **device_profile.history_options()), device_profile.backends, device_profile.threads,
                       ranking, profile)
             rec.limits = device_profile.limits
-        if _is_file(Path(bundle) / POINTER):
+        if is_store:
             rec.store = Path(bundle)
             rec._store_options = {"trust": trust, "device_profile": device_profile}
         return rec
@@ -350,7 +351,7 @@ class Recommender:
         if words is not None:
             from edge.ranking.steering import blend
 
-            user = replace(user, vector=blend(user.vector, self._query_vector(query)))  # type: ignore[arg-type]
+            user = replace(user, vector=blend(user.vector, self._query_vector(query, words)))  # type: ignore[arg-type]
             # A request in words wants what it asked for: no exploration slot, and no cap on
             # how many items share the tag it names.
             config = replace(config, explore_slots=0, tag_cap=0)
@@ -370,18 +371,12 @@ class Recommender:
 
     def _query_words(self, query: object) -> list[str]:
         """The query's words, refused when none is in a script the catalogue uses."""
-        from edge.ranking.steering import CatalogueWords, query_words, script_of
+        from edge.ranking.steering import catalogue_scripts, check_scripts, query_words
 
         words = query_words(query)
-        if self._words is None:
-            items = self.bundle.items
-            vocab = getattr(items.tags, "vocabulary", None)
-            self._words = CatalogueWords(items.titles, vocab if vocab is not None else {t for ts in items.tags for t in ts})
-        scripts = {script_of(w) for w in words} - {"DIGIT"}
-        if scripts and not scripts & self._words.scripts:
-            raise QueryError(f"query {str(query)[:60]!r} is written in {', '.join(sorted(scripts))} script; this catalogue's titles "
-                             f"and tags use {', '.join(sorted(self._words.scripts - {'DIGIT'})) or 'no letters'}: ask in those words, "
-                             "or recommend without a query")
+        if self._scripts is None:
+            self._scripts = catalogue_scripts([*self.bundle.items.titles, *tag_vocabulary(self.bundle.items)])
+        check_scripts(str(query), words, self._scripts)
         return words
 
     def _tags(self):
@@ -389,17 +384,16 @@ class Recommender:
         if self._tag_matcher is None:
             from edge.ranking.steering import TagMatcher
 
-            items = self.bundle.items
-            vocab = getattr(items.tags, "vocabulary", None)
-            if vocab is None:  # the id matrix numbers tags by first appearance
-                vocab = list(dict.fromkeys(t for ts in items.tags for t in ts))
-            self._tag_matcher = TagMatcher(vocab, self._filters.tag_ids, len(items))
+            self._tag_matcher = TagMatcher(tag_vocabulary(self.bundle.items), self._filters.tag_ids, len(self.bundle.items))
         return self._tag_matcher
 
-    def _query_vector(self, query: str) -> np.ndarray:
+    def _query_vector(self, query: str, words: Sequence[str]) -> np.ndarray:
+        """The fusion student's vector of the query as a text-only item; its words also count as
+        tags (:func:`edge.features.text.text_features` hashes a tag as a whole token, so a query
+        "jazz" meets the items tagged jazz)."""
         from edge.features import text_item_vector
 
-        vec = text_item_vector(query, query_tags(query), spec=self.bundle.feature_spec)
+        vec = text_item_vector(query, words, spec=self.bundle.feature_spec)
         return self._fusion_model().run({"features": vec[None]})[0].reshape(-1)
 
     def home(self, profile: str | None = None, context: Context | None = None, device: str = "tv", timestamp: float | None = None,
@@ -568,7 +562,7 @@ class Recommender:
         self.scorer = Int8Scorer.for_bundle(bundle, self.threads)
         self.bundle, self._fusion = bundle, None
         self._states, self._filters = UserStateCache(), RowFilters(bundle)
-        self._home_index, self._words, self._viewers, self._tag_matcher = None, None, None, None
+        self._home_index, self._scripts, self._viewers, self._tag_matcher = None, None, None, None
         self._home_events.clear()
 
     def health(self) -> dict[str, Any]:
@@ -593,14 +587,6 @@ def _named(profile: str) -> str:
         raise HistoryError(f"{AUTO!r} is reserved: it asks the device to guess who is watching; record events under the "
                            "person's own profile (who_is_watching says who it probably is)")
     return profile
-
-
-def query_tags(query: str) -> list[str]:
-    """A query's words, also read as tags: items tagged "jazz" carry the token a query
-    "jazz" should meet (:func:`edge.features.text.text_features` hashes tags as whole tokens)."""
-    from edge.ranking.steering import query_words
-
-    return query_words(query)
 
 
 def _asked(words: list[str] | None, limits, named: Sequence[str] = ()) -> str:

@@ -21,7 +21,7 @@ from edge.errors import QueryError
 from edge.features import FeatureSpec, item_vector, text_item_vector
 from edge.ranking import RankingConfig
 from edge.ranking.steering import TAG_MATCH_BOOST, Constraints, TagMatcher, blend, query_words
-from edge.recommender import Recommender, query_tags
+from edge.recommender import Recommender
 from tests.test_service import Client, serve
 
 T = 1_750_000_000
@@ -49,7 +49,7 @@ def _expected(rec: Recommender, vector: np.ndarray, k: int, gone: set[str] = fro
 
 
 def _query_vector(rec: Recommender, query: str) -> np.ndarray:
-    vec = text_item_vector(query, query_tags(query), spec=rec.bundle.feature_spec)
+    vec = text_item_vector(query, query_words(query), spec=rec.bundle.feature_spec)
     return rec._fusion_model().run({"features": vec[None]})[0].reshape(-1)
 
 

@@ -26,6 +26,12 @@ def normalise_text(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
+def text_words(text: str) -> list[str]:
+    """The words the text features see in ``text``: normalised (:func:`normalise_text`), then
+    ``\w+`` runs (any script)."""
+    return _WORD.findall(normalise_text(text))
+
+
 def _ngrams(text: str, spec: FeatureSpec) -> Iterable[str]:
     words = _WORD.findall(text)
     lo, hi = spec.word_ngrams

@@ -22,14 +22,19 @@ def allowed_rows(catalogue: Catalogue, context: Context, age_limit: int | None, 
     return ok
 
 
+def row_of(catalogue: Catalogue, ids: Iterable[str]) -> np.ndarray:
+    """int64 catalogue row of each id, in order, -1 for an id not in the catalogue."""
+    index = catalogue.index
+    if hasattr(index, "rows"):  # edge.bundle.columns.ItemIndex: one search for all ids
+        return index.rows(list(ids))
+    return np.array([index.get(i, -1) for i in ids], dtype=np.int64)
+
+
 def catalogue_rows(catalogue: Catalogue, ids: Iterable[str]) -> np.ndarray:
     """Sorted int64 catalogue rows of ``ids`` (ids not in the catalogue, e.g. local items, are
     left out)."""
-    index = catalogue.index
-    if hasattr(index, "rows"):  # edge.bundle.columns.ItemIndex: one search for all ids
-        rows = index.rows(list(ids))
-        return np.unique(rows[rows >= 0])
-    return np.array(sorted({index[i] for i in ids if i in index}), dtype=np.int64)
+    rows = row_of(catalogue, ids)
+    return np.unique(rows[rows >= 0])
 
 
 def excluded_rows(catalogue: Catalogue, gone: Iterable[str], allowed: np.ndarray) -> np.ndarray:
@@ -105,6 +110,12 @@ class RowFilters:
             matrix = getattr(items, "tag_matrix", None)
             self._tag_ids = matrix(extra_rows=1) if matrix is not None else tag_id_matrix(list(items.tags) + [()])
         return self._tag_ids
+
+
+def tag_vocabulary(items) -> list[str]:
+    """The catalogue's tag names in the order of their ids in :attr:`RowFilters.tag_ids`."""
+    vocab = getattr(items.tags, "vocabulary", None)  # a bundle's TagColumn: ids are its codes
+    return list(vocab) if vocab is not None else list(dict.fromkeys(t for ts in items.tags for t in ts))
 
 
 def tag_id_matrix(tags: Sequence[tuple[str, ...]]) -> np.ndarray:

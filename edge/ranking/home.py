@@ -21,9 +21,9 @@ from edge.context import Context
 from edge.contract.events import NEGATIVE_KINDS
 from edge.ranking.catalogue import Catalogue
 from edge.ranking.config import Recommendation
-from edge.ranking.filters import RowFilters, catalogue_rows
+from edge.ranking.filters import RowFilters, catalogue_rows, row_of
 from edge.ranking.priors import prior_scores
-from edge.ranking.rank import Scorer, exploration_seed
+from edge.ranking.rank import Scorer, catalogue_recommendation, exploration_seed
 from edge.ranking.scoring import top_k
 from edge.ranking.user import UserState
 
@@ -99,11 +99,6 @@ class HomeIndex:
         return self.rows[lo:hi], self.episodes[lo:hi]
 
 
-def _recommendation(catalogue: Catalogue, row: int, score: float, reason: str) -> Recommendation:
-    items = catalogue.items
-    return Recommendation(items.item_ids[row], items.titles[row], "audio" if items.is_audio[row] else "video", float(score), reason)
-
-
 def _verb(catalogue: Catalogue, row: int) -> str:
     return "listened to" if catalogue.items.is_audio[row] else "watched"
 
@@ -121,11 +116,8 @@ def continue_watching(catalogue: Catalogue, series: HomeIndex, events: Sequence,
     :param events: the profile's recent events, newest first.
     :param allowed: bool per catalogue row: may the request show it.
     """
-    index = catalogue.index
-    ids = [e.item_id for e in events]
-    found = index.rows(ids).tolist() if hasattr(index, "rows") else [index.get(i, -1) for i in ids]  # one search for all
     latest: dict[int, object] = {}
-    for e, row in zip(events, found):
+    for e, row in zip(events, row_of(catalogue, [e.item_id for e in events]).tolist()):  # one search for all
         if row >= 0 and row not in latest:
             latest[row] = e
     out: list[tuple[int, str]] = []
@@ -156,10 +148,6 @@ def continue_watching(catalogue: Catalogue, series: HomeIndex, events: Sequence,
     return out
 
 
-def _take(scores: np.ndarray, bias: np.ndarray, k: int) -> np.ndarray:
-    return top_k(scores, k, bias=bias)
-
-
 def home_rows(catalogue: Catalogue, scorer: Scorer, user: UserState, events: Sequence, context: Context,
               config: HomeConfig | None = None, filters: RowFilters | None = None, index: HomeIndex | None = None,
               now_s: float | None = None, timings: dict[str, float] | None = None) -> list[Row]:
@@ -187,7 +175,7 @@ def home_rows(catalogue: Catalogue, scorer: Scorer, user: UserState, events: Seq
     def add(kind: str, title: str, reason: str, picked: list[tuple[int, float, str]]) -> None:
         if picked:
             free[[r for r, _, _ in picked]] = -np.inf
-            rows.append(Row(kind, title, reason, [_recommendation(catalogue, r, s, why) for r, s, why in picked]))
+            rows.append(Row(kind, title, reason, [catalogue_recommendation(catalogue, r, s, why) for r, s, why in picked]))
 
     resume = continue_watching(catalogue, index, events, allowed, cfg.finished_fraction, cfg.per_row)
     add("continue", "Continue watching", "started and not finished, and the next episode of what you follow",
@@ -196,7 +184,7 @@ def home_rows(catalogue: Catalogue, scorer: Scorer, user: UserState, events: Seq
     # One full scoring: anchors and "something different" re-rank the profile's top ``pool``.
     personal = scorer.scores(user.vector) if user.vector is not None else None
     pool = top_k(personal, cfg.pool, bias=free) if personal is not None else None
-    if personal is not None and pool is not None and len(pool):
+    if pool is not None and len(pool):
         pool_vecs = np.asarray(catalogue.item_embeddings(pool), np.float32).reshape(len(pool), -1)
         anchors = list(dict.fromkeys(reversed(user.history_ids)))[: cfg.anchors]  # newest distinct first
         for anchor in anchors:
@@ -210,7 +198,7 @@ def home_rows(catalogue: Catalogue, scorer: Scorer, user: UserState, events: Seq
                 [(int(pool[j]), float(sims[j]), f"like {title}") for j in js])
 
     popular = prior_scores(catalogue.priors, n, context)
-    picked = _take(popular, free, cfg.per_row)
+    picked = top_k(popular, cfg.per_row, bias=free)
     add("popular", "Popular now", f"most played around {context.hour:02d}:00 on {_DEVICE_WORDS.get(context.device, context.device)}",
         [(int(r), float(popular[r]), "popular at this hour") for r in picked])
 
@@ -238,7 +226,7 @@ def _different(catalogue: Catalogue, filters: RowFilters, user: UserState, perso
     tag_ids = filters.tag_ids
     n = len(catalogue.items.item_ids)
     hist = catalogue_rows(catalogue, user.history_ids)
-    known_tags = tag_ids[hist].ravel() if len(hist) else np.zeros(0, np.int64)
+    known_tags = tag_ids[hist].ravel()
     if personal is not None and pool is not None:
         pool = pool[free[pool] == 0]  # what the rows above took is gone
         scores = personal
@@ -250,10 +238,9 @@ def _different(catalogue: Catalogue, filters: RowFilters, user: UserState, perso
         scores = np.where(np.isfinite(popular), popular, np.float32(0))
     tags = tag_ids[pool]
     # How often the profile's history carries each of the candidate's tags: least familiar first.
-    n_tags = int(tag_ids.max(initial=-1)) + 2
-    counts = np.bincount(known_tags[known_tags >= 0], minlength=n_tags) if len(known_tags) else np.zeros(n_tags, np.int64)
-    counts = np.append(counts, 0)  # padding (-1) reads the last entry: no familiarity
-    familiarity = counts[tags].sum(axis=1)
+    # One slot past the largest id seen stays 0: padding (-1) reads it.
+    size = int(max(tags.max(initial=-1), known_tags.max(initial=-1))) + 2
+    familiarity = np.bincount(known_tags[known_tags >= 0], minlength=size)[tags].sum(axis=1)
     out: list[tuple[int, float, str]] = []
     leads: set[int] = set()
     names = catalogue.items.tags

@@ -112,17 +112,20 @@ def rank(catalogue: Catalogue, scorer: Scorer, user: UserState, context: Context
             reasons[i] = text
     if timings is not None:
         timings["scoring_s"], timings["rerank_s"] = t1 - t0, time.perf_counter() - t1
-    items = catalogue.items
     out = []
     for i in chosen:
         if i < n_pool:
-            row = int(pool[i])
-            out.append(Recommendation(items.item_ids[row], items.titles[row], "audio" if items.is_audio[row] else "video",
-                                      float(cand_scores[i]), reasons[i]))
+            out.append(catalogue_recommendation(catalogue, int(pool[i]), float(cand_scores[i]), reasons[i]))
         else:
             it = local[i - n_pool]
             out.append(Recommendation(it.item_id, it.title or it.item_id, it.kind or "video", float(cand_scores[i]), reasons[i]))
     return out
+
+
+def catalogue_recommendation(catalogue: Catalogue, row: int, score: float, reason: str) -> Recommendation:
+    """The :class:`Recommendation` of catalogue row ``row``."""
+    items = catalogue.items
+    return Recommendation(items.item_ids[row], items.titles[row], "audio" if items.is_audio[row] else "video", float(score), reason)
 
 
 def titles_and_kinds(catalogue: Catalogue, item_ids: Sequence[str], local: Sequence[LocalCandidate]) -> tuple[list[str], list[str]]:

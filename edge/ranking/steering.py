@@ -13,7 +13,6 @@ length.
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
@@ -23,9 +22,10 @@ import numpy as np
 from edge.contract.content import CONTENT_COLUMNS
 from edge.contract.vectors import unit_rows
 from edge.errors import QueryError
-from edge.features.text import MAX_TEXT_CHARS, normalise_text
+from edge.features.text import MAX_TEXT_CHARS, text_words
 
-__all__ = ["Constraints", "QUERY_WEIGHT", "TAG_MATCH_BOOST", "blend", "query_words", "CatalogueWords", "TagMatcher"]
+__all__ = ["Constraints", "QUERY_WEIGHT", "TAG_MATCH_BOOST", "blend", "query_words", "catalogue_scripts", "check_scripts",
+           "TagMatcher"]
 
 #: Share of the query in the blended vector when the profile has a user vector.
 QUERY_WEIGHT = 0.6
@@ -37,7 +37,6 @@ TAG_MATCH_BOOST = 2.0
 MAX_QUERY_CHARS = 500
 #: Characters of a word compared with the catalogue's words (a cheap stem: "pianos" ~ "piano").
 STEM_CHARS = 5
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def query_words(query: object) -> list[str]:
@@ -49,7 +48,7 @@ def query_words(query: object) -> list[str]:
         raise QueryError(f"query must be text, got {type(query).__name__}")
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(f"query is {len(query)} characters; at most {MAX_QUERY_CHARS} are read (send the recognised sentence, not a document)")
-    words = _WORD.findall(normalise_text(query))
+    words = text_words(query)
     if not words:
         raise QueryError(f"query {query[:60]!r} holds no word to search for (empty, or only punctuation and spaces)")
     return words
@@ -71,20 +70,24 @@ def script_of(word: str) -> str:
     return "OTHER"
 
 
-class CatalogueWords:
-    """The words of the catalogue's titles and tags (stemmed), built once per catalogue: tells
-    whether a query shares any word with what the catalogue holds."""
+def catalogue_scripts(texts: Iterable[str]) -> frozenset[str]:
+    """The scripts (:func:`script_of`) the words of ``texts`` (a catalogue's titles and tags)
+    are written in; built once per catalogue."""
+    firsts = {w[0] for text in texts for w in text_words(str(text)[:MAX_TEXT_CHARS])}
+    return frozenset(script_of(c) for c in firsts)
 
-    def __init__(self, titles: Iterable[str], tags: Iterable[str]) -> None:
-        stems: set[str] = set()
-        for text in (*titles, *tags):
-            stems.update(_stem(w) for w in _WORD.findall(normalise_text(str(text)[:MAX_TEXT_CHARS])))
-        self.stems = stems
-        self.scripts = {script_of(s) for s in stems}
 
-    def known(self, words: Sequence[str]) -> list[str]:
-        """The words of ``words`` the catalogue also uses."""
-        return [w for w in words if _stem(w) in self.stems]
+def check_scripts(query: str, words: Sequence[str], scripts: frozenset[str]) -> None:
+    """Refuse a query none of whose words is in a script of ``scripts`` (digits aside): nothing
+    in the catalogue could match it.
+
+    :raises QueryError: naming the query's scripts and the catalogue's.
+    """
+    asked = {script_of(w) for w in words} - {"DIGIT"}
+    if asked and not asked & scripts:
+        raise QueryError(f"query {query[:60]!r} is written in {', '.join(sorted(asked))} script; this catalogue's titles "
+                         f"and tags use {', '.join(sorted(scripts - {'DIGIT'})) or 'no letters'}: ask in those words, "
+                         "or recommend without a query")
 
 
 class TagMatcher:
@@ -99,10 +102,11 @@ class TagMatcher:
 
     def __init__(self, vocabulary: Sequence[str], tag_ids: np.ndarray, n_rows: int) -> None:
         self.vocabulary = list(vocabulary)
-        self._words = [tuple(_stem(w) for w in _WORD.findall(normalise_text(t))) for t in self.vocabulary]
+        self._index = {t: i for i, t in enumerate(self.vocabulary)}
+        self._words = [tuple(_stem(w) for w in text_words(t)) for t in self.vocabulary]
         ids = np.asarray(tag_ids[:n_rows], np.int64)
         flat = ids.ravel()
-        rows = np.repeat(np.arange(n_rows, dtype=np.int64), ids.shape[1] if ids.ndim == 2 else 1)
+        rows = np.repeat(np.arange(n_rows, dtype=np.int64), ids.shape[1])
         keep = flat >= 0
         order = np.argsort(flat[keep], kind="stable")
         self._codes, self._rows, self.n_rows = flat[keep][order], rows[keep][order], n_rows
@@ -116,10 +120,10 @@ class TagMatcher:
         """float32 ``(n,)``: :data:`TAG_MATCH_BOOST` per named tag a row carries (None: no tag named)."""
         if not tags:
             return None
-        index = {t: i for i, t in enumerate(self.vocabulary)}
         out = np.zeros(self.n_rows, np.float32)
         for t in tags:
-            lo, hi = np.searchsorted(self._codes, [index[t], index[t] + 1])
+            code = self._index[t]
+            lo, hi = np.searchsorted(self._codes, [code, code + 1])
             out[self._rows[lo:hi]] += TAG_MATCH_BOOST
         return out
 
