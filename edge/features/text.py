@@ -28,7 +28,7 @@ def normalise_text(text: str) -> str:
 
 def text_words(text: str) -> list[str]:
     """The words the text features see in ``text``: normalised (:func:`normalise_text`), then
-    ``\w+`` runs (any script)."""
+    ``\\w+`` runs (any script)."""
     return _WORD.findall(normalise_text(text))
 
 
